@@ -1,0 +1,280 @@
+"""The job queue: one job runs at a time on a worker thread, the rest wait in order.
+
+Each job gets a run folder (`<home>/runs/<job_id>/`) with `settings.json`, `job.json` (its state),
+an append-only `events.jsonl` and whatever it writes. A job that raises ends as failed with its
+error and traceback in its events; the queue goes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon.events import EventBus
+from daemon.registry import Services, lookup_job_kind
+from shared.errors import JobError, JobStopped, StudioError
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled", "stopped")
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    settings: Any
+    run_dir: Path
+    request_msg_id: str | None = None
+    state: str = "queued"
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    ended_at: float | None = None
+    progress: dict = field(default_factory=dict)
+    result: dict | None = None
+    error: dict | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    actions: set = field(default_factory=set)
+
+    def summary(self) -> dict:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "submitted_at": self.submitted_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "progress": dict(self.progress),
+            "result": self.result,
+            "error": self.error,
+            "run_dir": str(self.run_dir),
+        }
+
+
+class JobContext:
+    """What a job runner gets: its settings, folder, events, progress, stop flag and services."""
+
+    def __init__(self, job: Job, bus: EventBus, services: Services) -> None:
+        self.job = job
+        self.bus = bus
+        self.services = services
+        self._progress_started = time.monotonic()
+
+    @property
+    def job_id(self) -> str:
+        return self.job.id
+
+    @property
+    def settings(self) -> Any:
+        return self.job.settings
+
+    @property
+    def run_dir(self) -> Path:
+        return self.job.run_dir
+
+    def event(self, type: str, **data: Any) -> dict:
+        """Publish an event of this job (also appended to its events.jsonl)."""
+        return self.bus.emit(
+            type, data, job_id=self.job.id, parent_msg_id=self.job.request_msg_id,
+            log_path=self.job.run_dir / "events.jsonl",
+        )
+
+    def log(self, message: str, level: str = "info") -> None:
+        getattr(log, level if level in ("debug", "info", "warning", "error") else "info")(
+            "[%s] %s", self.job.id, message
+        )
+        self.event("log", level=level, message=message)
+
+    def progress(self, done: int, total: int, message: str = "", **extra: Any) -> None:
+        """Report progress; rate (per second) and ETA are derived from the time since start."""
+        elapsed = max(time.monotonic() - self._progress_started, 1e-9)
+        rate = done / elapsed if done else 0.0
+        eta = (total - done) / rate if rate > 0 and total else None
+        self.job.progress = {
+            "done": done, "total": total, "fraction": (done / total) if total else 0.0,
+            "rate": rate, "eta_s": eta, "message": message, **extra,
+        }
+        self.event("progress", **self.job.progress)
+
+    def reset_progress_clock(self) -> None:
+        self._progress_started = time.monotonic()
+
+    def metric(self, **values: Any) -> None:
+        """A metric point (step, loss, lr...), kept in the status snapshot's ring buffer too."""
+        self.event("metric", **values)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.job.stop_event.is_set()
+
+    def raise_if_stopped(self) -> None:
+        """For jobs with nothing to save: end here as stopped."""
+        if self.stop_requested:
+            raise JobStopped("stopped by request")
+
+    def take_action(self, name: str) -> bool:
+        """True once per request of an action such as `save_now` or `sample_now`."""
+        if name in self.job.actions:
+            self.job.actions.discard(name)
+            return True
+        return False
+
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write a JSON file into the run folder atomically."""
+        return write_json_atomic(self.run_dir / name, data)
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+class JobQueue:
+    def __init__(self, runs_dir: Path, bus: EventBus, services: Services) -> None:
+        self.runs_dir = runs_dir
+        self.bus = bus
+        self.services = services
+        self._jobs: dict[str, Job] = {}
+        self._order: list[str] = []
+        self._cond = threading.Condition()
+        self._closing = False
+        self._worker = threading.Thread(target=self._work, name="job-worker", daemon=True)
+        self._worker.start()
+
+    # -- commands -------------------------------------------------------------------------
+    def submit(self, kind: str, settings: dict | None, request_msg_id: str | None = None) -> Job:
+        spec = lookup_job_kind(kind)
+        parsed = spec.settings.from_dict(settings or {})
+        job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
+        run_dir = self.runs_dir / job_id
+        run_dir.mkdir(parents=True)
+        job = Job(job_id, kind, parsed, run_dir, request_msg_id)
+        write_json_atomic(run_dir / "settings.json", {"kind": kind, "settings": parsed.to_dict()})
+        with self._cond:
+            if self._closing:
+                raise JobError("the daemon is shutting down; no new jobs are taken")
+            self._jobs[job_id] = job
+            self._order.append(job_id)
+            self._persist(job)
+            self._cond.notify_all()
+        self._emit_state(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        with self._cond:
+            if job.state != "queued":
+                hint = " (use stop for the running job)" if job.state == "running" else ""
+                raise JobError(f"job {job_id} is {job.state}, only queued jobs can be cancelled{hint}")
+            job.state, job.ended_at = "cancelled", time.time()
+            self._persist(job)
+        self._emit_state(job)
+        return job
+
+    def stop(self, job_id: str | None = None) -> Job:
+        job = self.running() if job_id is None else self.get(job_id)
+        if job is None or job.state != "running":
+            raise JobError("no job is running" if job is None else f"job {job.id} is {job.state}, not running")
+        job.stop_event.set()
+        job.progress["message"] = "stopping: saving first"
+        self.bus.emit("job_stopping", {"id": job.id}, job_id=job.id)
+        return job
+
+    def action(self, job_id: str | None, name: str) -> Job:
+        job = self.running() if job_id is None else self.get(job_id)
+        if job is None or job.state != "running":
+            raise JobError("no job is running")
+        job.actions.add(name)
+        return job
+
+    def get(self, job_id: str) -> Job:
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobError(f"no job {job_id!r} in this daemon") from None
+
+    def running(self) -> Job | None:
+        for job_id in self._order:
+            if self._jobs[job_id].state == "running":
+                return self._jobs[job_id]
+        return None
+
+    def list(self) -> list[Job]:
+        return [self._jobs[j] for j in self._order]
+
+    def queued(self) -> list[Job]:
+        return [j for j in self.list() if j.state == "queued"]
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop taking jobs, stop the running one gracefully and wait for it to save."""
+        with self._cond:
+            self._closing = True
+            for job in self.list():
+                if job.state == "queued":
+                    job.state, job.ended_at = "cancelled", time.time()
+                    self._persist(job)
+            running = self.running()
+            if running is not None:
+                running.stop_event.set()
+            self._cond.notify_all()
+        self._worker.join(timeout)
+
+    # -- worker ---------------------------------------------------------------------------
+    def _next(self) -> Job | None:
+        with self._cond:
+            while not self._closing:
+                for job_id in self._order:
+                    if self._jobs[job_id].state == "queued":
+                        job = self._jobs[job_id]
+                        job.state, job.started_at = "running", time.time()
+                        self._persist(job)
+                        return job
+                self._cond.wait()
+            return None
+
+    def _work(self) -> None:
+        while (job := self._next()) is not None:
+            self._emit_state(job)
+            self._run(job)
+            with self._cond:
+                job.ended_at = time.time()
+                self._persist(job)
+            self._emit_state(job)
+
+    def _run(self, job: Job) -> None:
+        ctx = JobContext(job, self.bus, self.services)
+        try:
+            result = lookup_job_kind(job.kind).runner(ctx, job.settings) or {}
+            job.result = result
+            job.state = "stopped" if job.stop_event.is_set() else "done"
+        except JobStopped as stop:
+            job.state, job.result = "stopped", {"message": str(stop)}
+        except Exception as err:  # a job's failure must never take the daemon down
+            job.state = "failed"
+            job.error = {
+                "ename": type(err).__name__,
+                "evalue": str(err),
+                "user_error": isinstance(err, StudioError),
+                "traceback": traceback.format_exc(),
+            }
+            log.error("job %s failed: %s", job.id, err)
+            ctx.event("error", **job.error)
+
+    def _emit_state(self, job: Job) -> None:
+        self.bus.emit(
+            "job_state", job.summary(), job_id=job.id, parent_msg_id=job.request_msg_id,
+            log_path=job.run_dir / "events.jsonl",
+        )
+
+    def _persist(self, job: Job) -> None:
+        write_json_atomic(job.run_dir / "job.json", job.summary())
