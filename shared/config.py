@@ -1,0 +1,39 @@
+"""The daemon's own settings: where it listens and where it finds models.
+
+Given on `run_daemon.py`'s command line (flags derived from these declarations) and kept in the
+services as "config" for commands and jobs to read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.settings import SettingsGroup, setting
+
+
+@dataclass
+class DaemonSettings(SettingsGroup):
+    group_name = "daemon"
+
+    host: str = setting("127.0.0.1", "Address to bind. Anything but loopback needs --allow-remote.",
+                        section="Network", importance="advanced")
+    request_port: int = setting(0, "Port of the request (ROUTER) socket; 0 picks a free one.",
+                                section="Network", importance="advanced", minimum=0, maximum=65535)
+    event_port: int = setting(0, "Port of the event (PUB) socket; 0 picks a free one.",
+                              section="Network", importance="advanced", minimum=0, maximum=65535)
+    allow_remote: bool = setting(False, "Allow binding beyond loopback (prints a warning).",
+                                 section="Network", importance="expert")
+    max_message_bytes: int = setting(16 * 1024 * 1024, "Largest request accepted, in bytes.",
+                                     section="Network", importance="expert", minimum=1024)
+    checkpoint_roots: list[str] = setting(["./checkpoints"], "Folders searched for ACE-Step checkpoints.",
+                                          section="Models")
+    demo_root: str = setting("./demo_assets", "Where the demo checkpoint and demo dataset live.",
+                             section="Models", importance="advanced")
+    device: str = setting("auto", "Device for models: auto, cpu, cuda, cuda:N, mps, xpu.", section="Models")
+    dtype: str = setting("auto", "Model dtype: auto (bf16 on Ampere+, fp16 older CUDA/MPS, fp32 CPU).",
+                         section="Models", choices=("auto", "float32", "bfloat16", "float16"))
+    offload: bool = setting(False, "Move the VAE, text encoder and condition encoder to CPU between uses.",
+                            section="Models")
+    gpu_alert_percent: float = setting(92.0, "GPU memory use (percent) that raises an alert event.",
+                                       section="GPU", minimum=1, maximum=100)
+    gpu_poll_seconds: float = setting(2.0, "How often the GPU monitor samples.", section="GPU",
+                                      importance="advanced", minimum=0.1)
