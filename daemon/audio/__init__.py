@@ -1,0 +1,1 @@
+"""Audio on the daemon side: decode, resample, channel layout, duration and loudness."""
