@@ -1,0 +1,291 @@
+"""The daemon's socket loop: a ROUTER for requests, a PUB for events, on loopback by default.
+
+The loop only parses, verifies and dispatches; it never waits on a job (jobs run on the queue's
+worker thread). It writes the connection file (0600) that clients find it by, holds the studio
+home's lock, and turns SIGTERM / Ctrl-C into a graceful shutdown in which the running job saves.
+"""
+from __future__ import annotations
+
+import collections
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from daemon.events import EventBus
+from daemon.jobs import JobQueue
+from daemon.plugins import load_plugins
+from daemon.registry import COMMANDS, Services
+from shared import home as homes
+from shared.config import DaemonSettings
+from shared.errors import AuthError, DaemonLocked, ProtocolError, SettingsError, StudioError
+from shared.protocol import EVENT_TOPIC, ReplayGuard, Session, new_key, split_identities
+
+log = logging.getLogger(__name__)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEDUP_CACHE = 2000
+
+
+@dataclass
+class CommandContext:
+    """What a command handler gets (see daemon.registry.command)."""
+
+    services: Services
+    jobs: JobQueue
+    bus: EventBus
+    config: DaemonSettings
+    msg_id: str
+    server: "Server"
+
+
+class HomeLock:
+    """One daemon per studio home: an exclusive flock on `daemon.lock` holding the owner's pid."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = homes.lock_file(home)
+        self._fh: Any = None
+
+    def acquire(self) -> None:
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            owner = fh.read().strip() or "unknown"
+            fh.close()
+            raise DaemonLocked(
+                f"another daemon (pid {owner}) already runs for {self.path.parent}; "
+                f"stop it with `acestep-studio shutdown` or use another ACESTEP_STUDIO_HOME"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+class Server:
+    def __init__(self, config: DaemonSettings, home: Path) -> None:
+        if config.host not in LOOPBACK and not config.allow_remote:
+            raise SettingsError(
+                f"daemon.host: binding to {config.host!r} exposes the daemon beyond this machine; "
+                "pass --allow-remote to do it anyway"
+            )
+        self.config = config
+        self.home = home
+        self.started = time.time()
+        self.session = Session(new_key())
+        self.bus = EventBus(self.session.session_id)
+        self.services = Services(config=config, home=home)
+        self.jobs = JobQueue(homes.runs_dir(home), self.bus, self.services)
+        self.services.put("jobs", self.jobs)
+        self.services.put("bus", self.bus)
+        self.replay = ReplayGuard()
+        self._replies: collections.OrderedDict[str, dict] = collections.OrderedDict()
+        self.running = True
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.bus.wakeup = self.wake
+
+    # -- sockets --------------------------------------------------------------------------
+    def bind(self) -> None:
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # Frames beyond this are dropped by libzmq itself (the peer is disconnected).
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes * 2)
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        if self.config.host not in LOOPBACK:
+            log.warning("the daemon listens on %s: anyone who can reach it and has the key controls it",
+                        self.config.host)
+        self.request_port = self._bind(self.router, self.config.request_port)
+        self.event_port = self._bind(self.pub, self.config.event_port)
+
+    def _bind(self, sock: zmq.Socket, port: int) -> int:
+        host = "127.0.0.1" if self.config.host == "localhost" else self.config.host
+        address = f"tcp://[{host}]" if ":" in host else f"tcp://{host}"
+        if ":" in host:
+            sock.setsockopt(zmq.IPV6, 1)
+        if port:
+            sock.bind(f"{address}:{port}")
+            return port
+        return sock.bind_to_random_port(address)
+
+    def write_connection_file(self) -> Path:
+        info = {
+            "transport": "tcp",
+            "host": self.config.host,
+            "request_port": self.request_port,
+            "event_port": self.event_port,
+            "key": self.session.key.decode("ascii"),
+            "signature_scheme": "hmac-sha256",
+            "pid": os.getpid(),
+            "daemon_session": self.session.session_id,
+            "started": self.started,
+        }
+        path = homes.connection_file(self.home)
+        tmp = path.with_name(".daemon.json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh, indent=2)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        return path
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: the loop is awake anyway
+
+    # -- the loop -------------------------------------------------------------------------
+    def serve_forever(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        self.bus.emit("daemon_started", {"pid": os.getpid(), "daemon_session": self.session.session_id})
+        while self.running:
+            ready = dict(poller.poll(200))
+            if self._wake_r in ready:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            if self.router in ready:
+                for _ in range(100):  # bounded, so events keep flowing under a flood
+                    try:
+                        frames = self.router.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self.handle(frames)
+            self.flush_events()
+        self.flush_events()
+
+    def flush_events(self) -> None:
+        while True:
+            try:
+                event = self.bus.outbox.get_nowait()
+            except Exception:
+                return
+            message = self.session.msg("event", event, parent={"msg_id": event.get("parent_msg_id")})
+            self.pub.send_multipart([EVENT_TOPIC, *self.session.serialize(message)])
+
+    # -- one request ----------------------------------------------------------------------
+    def handle(self, frames: list[bytes]) -> None:
+        identities: list[bytes] = frames[:1]
+        request: dict | None = None
+        try:
+            size = sum(len(f) for f in frames)
+            if size > self.config.max_message_bytes:
+                raise ProtocolError(f"message of {size} bytes refused (limit {self.config.max_message_bytes})")
+            identities, body = split_identities(frames)
+            request = self.session.deserialize(body)
+            header = request["header"]
+            cached = self._replies.get(header["msg_id"])
+            if cached is not None:
+                self._reply(identities, request, {**cached, "duplicate": True})
+                return
+            self.replay.check(header)
+            reply = self.dispatch(request)
+        except AuthError as err:
+            log.warning("refused a request: %s", err)
+            reply = err.to_reply()
+        except StudioError as err:
+            reply = err.to_reply()
+        except Exception as err:  # a handler bug must not take the daemon down
+            log.error("internal error on %s: %s\n%s", (request or {}).get("header", {}).get("msg_type"),
+                      err, traceback.format_exc())
+            reply = {"status": "error", "ename": "InternalError",
+                     "evalue": f"{type(err).__name__}: {err} (see daemon.log)"}
+        if not identities:
+            log.warning("dropped a message without a routing identity")
+            return
+        self._reply(identities, request, reply)
+
+    def dispatch(self, request: dict) -> dict:
+        header, content = request["header"], request["content"]
+        spec = COMMANDS.get(header["msg_type"])
+        if spec is None:
+            raise ProtocolError(f"unknown command {header['msg_type']!r}; known: {', '.join(sorted(COMMANDS))}")
+        ctx = CommandContext(self.services, self.jobs, self.bus, self.config, header["msg_id"], self)
+        result = spec.handler(ctx, content)
+        reply = {"status": "ok", **(result or {})}
+        if spec.state_changing:
+            self._replies[header["msg_id"]] = reply
+            while len(self._replies) > DEDUP_CACHE:
+                self._replies.popitem(last=False)
+        return reply
+
+    def _reply(self, identities: list[bytes], request: dict | None, content: dict) -> None:
+        parent = (request or {}).get("header", {})
+        msg_type = f"{parent.get('msg_type', 'error')}_reply"
+        message = self.session.msg(msg_type, content, parent=parent)
+        try:
+            self.router.send_multipart([*identities, *self.session.serialize(message)], zmq.NOBLOCK)
+        except zmq.ZMQError as err:
+            log.warning("could not send a reply: %s", err)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def request_shutdown(self, reason: str) -> None:
+        log.info("shutting down: %s", reason)
+        self.running = False
+        self.wake()
+
+    def close(self) -> None:
+        self.bus.emit("daemon_stopping", {})
+        self.jobs.close()
+        self.flush_events()
+        self.services.close()
+        homes.connection_file(self.home).unlink(missing_ok=True)
+        time.sleep(0.05)  # let the last events leave
+        self.router.close()
+        self.pub.close()
+        self.ctx.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+
+def serve(config: DaemonSettings, home: Path) -> int:
+    """Run a daemon until shutdown; returns the exit code."""
+    lock = HomeLock(home)
+    lock.acquire()
+    try:
+        load_plugins()
+        server = Server(config, home)
+        server.bind()
+        path = server.write_connection_file()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            server.request_shutdown(f"signal {signal.Signals(signum).name}")
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info("daemon %s ready: requests on %d, events on %d, connection file %s",
+                 server.session.session_id, server.request_port, server.event_port, path)
+        try:
+            server.serve_forever()
+        finally:
+            server.close()
+        return 0
+    finally:
+        lock.release()
+
