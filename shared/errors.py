@@ -49,6 +49,10 @@ class DatasetError(StudioError):
     """A dataset file, folder, CSV row or sidecar is wrong; the message names it."""
 
 
+class AudioError(DatasetError):
+    """An audio file is empty, truncated, silent or not audio at all; the message names the file."""
+
+
 class CheckpointError(StudioError):
     """A model checkpoint folder is missing files or is broken; the message names the file."""
 

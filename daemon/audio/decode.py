@@ -1,0 +1,131 @@
+"""Decode an audio file into what the VAE wants: float32 stereo [2, S] at 48 kHz, cut to a maximum.
+
+Decoding uses soundfile (wav, flac, ogg, mp3 with libsndfile >= 1.1), resampling soxr. Broken
+inputs raise `AudioError` naming the file and the reason: empty, not audio, truncated, silent.
+Longer audio is cut before resampling, so a one-hour file costs no more than its first minutes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from shared.errors import AudioError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48_000
+SILENCE_PEAK = 1e-5  # -100 dBFS: anything quieter is treated as digital silence
+
+
+@dataclass
+class DecodedAudio:
+    """Audio ready for the VAE plus what decoding did to it (for the manifest and the prompt)."""
+
+    audio: np.ndarray  # float32 [2, S] at SAMPLE_RATE
+    source_rate: int
+    source_channels: int
+    source_duration: float  # seconds in the file
+    cut: bool  # True when the file was longer than the maximum and was cut
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio actually kept (what the prompt's duration must say)."""
+        return self.audio.shape[1] / SAMPLE_RATE
+
+
+def load_audio(path: str | os.PathLike, max_duration: float | None = None) -> DecodedAudio:
+    """Decode, check, cut to `max_duration` seconds (None keeps all), resample to 48 kHz, make stereo."""
+    path = Path(path)
+    info = _open_info(path)
+    _check_not_truncated(path, info)
+    keep_frames = info.frames
+    if max_duration is not None and max_duration > 0:
+        keep_frames = min(info.frames, int(round(max_duration * info.samplerate)))
+    try:
+        data, rate = sf.read(str(path), frames=keep_frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+        raise AudioError(f"{path}: cannot be decoded ({err}); the file is probably corrupt") from None
+    if keep_frames - data.shape[0] > max(0.05 * rate, 0.01 * keep_frames):  # mp3 frame counts are estimates
+        raise AudioError(
+            f"{path}: truncated, the header announces {info.frames} frames but only {data.shape[0]} decode"
+        )
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: holds no audio (zero samples)")
+    audio = _to_stereo(data.T)
+    _check_signal(path, audio)
+    if rate != SAMPLE_RATE:
+        audio = soxr.resample(audio.T, rate, SAMPLE_RATE, quality="HQ").T
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    return DecodedAudio(
+        audio=audio, source_rate=int(rate), source_channels=int(info.channels),
+        source_duration=info.frames / info.samplerate, cut=keep_frames < info.frames,
+    )
+
+
+def _open_info(path: Path) -> sf._SoundFileInfo:
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{path}: not an audio file soundfile can read ({err})") from None
+    if info.frames <= 0:
+        raise AudioError(f"{path}: holds no audio (header only, zero frames)")
+    return info
+
+
+def _check_not_truncated(path: Path, info: sf._SoundFileInfo) -> None:
+    """libsndfile reads a cut-off WAV silently; compare the data chunk's declared size with the file."""
+    if info.format not in ("WAV", "WAVEX"):
+        return
+    declared, available = _wav_data_sizes(path)
+    if declared is not None and declared > available:
+        raise AudioError(
+            f"{path}: truncated WAV, the header declares {declared} bytes of audio but the file holds "
+            f"{available}; re-export or re-download it"
+        )
+
+
+def _wav_data_sizes(path: Path) -> tuple[int | None, int]:
+    """(declared size of the `data` chunk, bytes present after its header) for a RIFF WAV."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None, size
+        offset = 12
+        while offset + 8 <= size:
+            fh.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
+            if chunk_id == b"data":
+                return chunk_size, size - offset - 8
+            offset += 8 + chunk_size + (chunk_size & 1)
+    return None, size
+
+
+def _to_stereo(audio: np.ndarray) -> np.ndarray:
+    """[C, S] to [2, S]: mono duplicated, more than two channels cut to the first two."""
+    if audio.shape[0] == 1:
+        return np.concatenate([audio, audio], axis=0)
+    return audio[:2]
+
+
+def _check_signal(path: Path, audio: np.ndarray) -> None:
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{path}: holds NaN or Inf samples")
+    peak = float(np.max(np.abs(audio)))
+    if peak < SILENCE_PEAK:
+        raise AudioError(f"{path}: silent (peak {_dbfs(peak):.1f} dBFS); nothing to learn from")
+
+
+def _dbfs(value: float) -> float:
+    return 20.0 * np.log10(max(value, 1e-12))
