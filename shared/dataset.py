@@ -1,0 +1,254 @@
+"""The dataset: audio samples with their labels, and the dataset-wide prompt options.
+
+A dataset is saved as one versioned JSON file. Audio paths are stored relative to that file's
+folder (`Dataset.root`), with forward slashes, so a dataset folder can be moved or shared:
+
+    ds = load_dataset("songs/dataset.json")
+    for sample in ds.samples:
+        path = ds.audio_path(sample)           # absolute Path of the audio file
+
+`save_dataset` writes atomically (a half-written file never replaces a good one) and rebases
+the paths when the dataset is saved somewhere else. Neighbours: `dataset_scan` (folder to
+dataset), `dataset_csv` (CSV import/export), `prompt` (the prompt a sample is trained with),
+`labels` (parsers and vocabularies).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import tempfile
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from shared.errors import DatasetError, SettingsError
+from shared.labels import KEYSCALES, LANGUAGES, PROMPT_OVERRIDES, TIME_SIGNATURES
+from shared.settings import SettingsGroup, setting
+
+log = logging.getLogger(__name__)
+
+FORMAT = "acestep-studio-dataset"
+VERSION = 1
+TAG_POSITIONS = ("prepend", "append", "replace")
+
+
+@dataclass
+class DatasetOptions(SettingsGroup):
+    """Dataset-wide options: name, trigger word and how prompts are built."""
+
+    group_name = "dataset"
+
+    name: str = setting("dataset", "Name of the dataset (shown in runs and the adapter's metadata).",
+                        section="Dataset")
+    trigger_word: str = setting("", "Activation tag added to every training prompt; empty for none.",
+                                section="Prompt")
+    tag_position: str = setting("prepend", "Where the trigger word goes: prepend 'tag, caption', append "
+                                "'caption, tag', replace 'tag' (the caption is dropped).",
+                                section="Prompt", choices=TAG_POSITIONS)
+    genre_ratio: float = setting(0.0, "Share of samples (0..1) trained with their genre instead of the caption.",
+                                 section="Prompt", minimum=0.0, maximum=1.0)
+    genre_ratio_seed: int = setting(0, "Seed that picks which samples use the genre (same seed, same picks).",
+                                    section="Prompt", importance="advanced")
+    language_override: str | None = setting(None, "Language used for every sample with vocals; "
+                                            "none keeps each sample's own.", section="Prompt",
+                                            choices=LANGUAGES)
+
+
+@dataclass
+class Sample:
+    """One audio file and its labels. `audio` is relative to the dataset file's folder."""
+
+    audio: str
+    duration: float = 0.0
+    sample_rate: int = 0
+    channels: int = 0
+    caption: str = ""
+    genre: str = ""
+    lyrics: str = ""
+    bpm: int | None = None
+    keyscale: str = ""
+    timesignature: str = ""
+    language: str = "unknown"
+    is_instrumental: bool = False
+    prompt_override: str | None = None
+    custom_tag: str = ""
+    labeled: bool = False
+
+    @property
+    def filename(self) -> str:
+        return posixpath.basename(self.audio)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))
+# name -> (accepted JSON types, allows None); bool is refused where a number is expected.
+_SAMPLE_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "audio": ((str,), False), "duration": ((int, float), False), "sample_rate": ((int,), False),
+    "channels": ((int,), False), "caption": ((str,), False), "genre": ((str,), False),
+    "lyrics": ((str,), False), "bpm": ((int,), True), "keyscale": ((str,), False),
+    "timesignature": ((str,), False), "language": ((str,), False), "is_instrumental": ((bool,), False),
+    "prompt_override": ((str,), True), "custom_tag": ((str,), False), "labeled": ((bool,), False),
+}
+_SAMPLE_CHOICES: dict[str, tuple[str, ...]] = {
+    "keyscale": ("", *KEYSCALES), "timesignature": ("", *TIME_SIGNATURES), "language": LANGUAGES,
+    "prompt_override": PROMPT_OVERRIDES,
+}
+
+
+@dataclass
+class Dataset:
+    """Samples plus options. `root` is the folder relative audio paths resolve against."""
+
+    root: Path
+    options: DatasetOptions = field(default_factory=DatasetOptions)
+    samples: list[Sample] = field(default_factory=list)
+    audio_dir: str = "."  # the scanned folder, relative to root: where CSV paths resolve
+
+    def audio_path(self, sample: Sample) -> Path:
+        """The absolute path of a sample's audio file."""
+        return self.root / sample.audio
+
+    def audio_folder(self) -> Path:
+        return Path(os.path.normpath(self.root / self.audio_dir))
+
+    def key(self, sample: Sample) -> str:
+        """The sample's path relative to the scanned folder: stable when the dataset file moves."""
+        if self.audio_dir in (".", ""):
+            return sample.audio
+        return posixpath.relpath(sample.audio, self.audio_dir)
+
+    def find(self, audio: str) -> Sample | None:
+        for sample in self.samples:
+            if sample.audio == audio:
+                return sample
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            **self.options.to_dict(),
+            "audio_dir": self.audio_dir,
+            "samples": [s.to_dict() for s in self.samples],
+        }
+
+
+def sample_from_dict(data: Any, where: str) -> Sample:
+    """A Sample from its JSON object; DatasetError names the sample and field that is wrong."""
+    if not isinstance(data, dict):
+        raise DatasetError(f"{where}: expected an object, got {type(data).__name__}")
+    unknown = set(data) - set(SAMPLE_FIELDS)
+    if unknown:
+        raise DatasetError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    if "audio" not in data:
+        raise DatasetError(f"{where}: the field 'audio' (path of the audio file) is missing")
+    for name, value in data.items():
+        types, nullable = _SAMPLE_TYPES[name]
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            raise DatasetError(f"{where}.{name}: expected {'/'.join(t.__name__ for t in types)}, got {value!r}")
+        choices = _SAMPLE_CHOICES.get(name)
+        if choices is not None and value not in choices:
+            allowed = ", ".join(c or "''" for c in choices)
+            raise DatasetError(f"{where}.{name}: {value!r} is not one of {allowed}")
+    sample = Sample(**data)
+    sample.duration = float(sample.duration)
+    return sample
+
+
+def dataset_from_dict(data: Any, root: Path, source: str = "dataset") -> Dataset:
+    """A Dataset from its JSON object (any version this code knows); errors name `source`."""
+    if not isinstance(data, dict):
+        raise DatasetError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise DatasetError(f"{source}: not an ACE-Step Studio dataset file (format is {data.get('format')!r})")
+    version = data.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise DatasetError(f"{source}: dataset version {version!r} is newer than this program reads "
+                           f"({VERSION}); update ACE-Step Studio")
+    option_keys = set(DatasetOptions.names())
+    try:
+        options = DatasetOptions.from_dict({k: v for k, v in data.items() if k in option_keys})
+    except SettingsError as err:
+        raise DatasetError(f"{source}: {err}") from None
+    samples = data.get("samples", [])
+    if not isinstance(samples, list):
+        raise DatasetError(f"{source}.samples: expected a list")
+    audio_dir = data.get("audio_dir", ".")
+    if not isinstance(audio_dir, str):
+        raise DatasetError(f"{source}.audio_dir: expected a path string, got {audio_dir!r}")
+    parsed = [sample_from_dict(s, f"{source}: samples[{i}]") for i, s in enumerate(samples)]
+    return Dataset(root=Path(root), options=options, samples=parsed, audio_dir=audio_dir)
+
+
+def load_dataset(path: str | os.PathLike) -> Dataset:
+    """Load a dataset JSON file; paths resolve against its folder. DatasetError names the file."""
+    path = Path(path).absolute()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: dataset file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path}: cannot read the dataset file ({err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    return dataset_from_dict(data, path.parent, str(path))
+
+
+def rebase(dataset: Dataset, new_root: Path) -> Dataset:
+    """The same dataset with its paths made relative to `new_root` (same files on disk)."""
+    new_root = Path(new_root).absolute()
+    old_root = Path(dataset.root).absolute()
+    if os.path.normpath(old_root) == os.path.normpath(new_root):
+        return dataset
+    prefix = Path(os.path.relpath(old_root, new_root)).as_posix()
+
+    def moved(rel: str) -> str:
+        return posixpath.normpath(posixpath.join(prefix, rel))
+
+    samples = [Sample(**{**s.to_dict(), "audio": moved(s.audio)}) for s in dataset.samples]
+    return Dataset(root=new_root, options=dataset.options, samples=samples, audio_dir=moved(dataset.audio_dir))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Dataset:
+    """Write the dataset atomically to `path`; returns it rebased to that file's folder.
+
+    The JSON is built and checked before anything is written, then goes to a temporary file
+    that replaces `path` only once complete, so a failure never leaves a broken dataset file.
+    """
+    path = Path(path).absolute()
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder; give a file name such as {path / 'dataset.json'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rebased = rebase(dataset, path.parent)
+    try:
+        text = json.dumps(rebased.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: the dataset cannot be written as JSON ({err}); nothing was written") from None
+    try:
+        write_text_atomic(path, text)
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot write the dataset file ({err}); the old file is unchanged") from None
+    log.info("saved %d samples to %s", len(rebased.samples), path)
+    return rebased

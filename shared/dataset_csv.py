@@ -1,0 +1,261 @@
+"""CSV import and export of sample labels, with a row-by-row report of what did not import.
+
+    report = import_csv(dataset, "captions.csv")   # changes `dataset` in place
+    for issue in report.issues: print(issue)        # "row 7, bpm: 'fast' is not a BPM ..."
+    export_csv(dataset, "labels.csv")              # the same columns: export then import is lossless
+
+Import: the delimiter (`,` `;` tab) is taken from the header line, headers are case-insensitive
+with common aliases, a UTF-8 BOM is fine (cp1252 files too). The file column (`file`, `filename`,
+`path`) matches a sample by its path inside the scanned folder, or by file name when that is
+unique. A path leading outside the scanned folder is refused. An empty cell clears the field, a
+column that is absent leaves it alone. Rows are numbered as a spreadsheet shows them (header = 1).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+from shared.dataset import Dataset, Sample, write_text_atomic
+from shared.errors import DatasetError
+from shared.labels import (
+    LabelError,
+    parse_bool,
+    parse_bpm,
+    parse_keyscale,
+    parse_language,
+    parse_prompt_override,
+    parse_timesignature,
+)
+
+log = logging.getLogger(__name__)
+
+# Export order; import reads the same names (and the aliases below).
+COLUMNS = ("file", "caption", "genre", "lyrics", "bpm", "keyscale", "timesignature", "language",
+           "instrumental", "prompt_override", "custom_tag")
+ALIASES = {
+    "file": ("file", "filename", "file_name", "path", "audio", "audio_path", "filepath"),
+    "caption": ("caption", "description", "prompt", "tags"),
+    "genre": ("genre", "genres", "style"),
+    "lyrics": ("lyrics", "lyric"),
+    "bpm": ("bpm", "tempo"),
+    "keyscale": ("keyscale", "key", "key_scale", "scale"),
+    "timesignature": ("timesignature", "time_signature", "time signature", "timesig", "meter"),
+    "language": ("language", "lang", "vocal_language"),
+    "instrumental": ("instrumental", "is_instrumental"),
+    "prompt_override": ("prompt_override", "override"),
+    "custom_tag": ("custom_tag", "trigger_word", "tag"),
+}
+_ALIAS_TO_COLUMN = {alias: column for column, names in ALIASES.items() for alias in names}
+
+# column -> (sample attribute, parser from cell text)
+_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "caption": ("caption", str.strip),
+    "genre": ("genre", str.strip),
+    "lyrics": ("lyrics", lambda text: text.strip()),
+    "bpm": ("bpm", parse_bpm),
+    "keyscale": ("keyscale", parse_keyscale),
+    "timesignature": ("timesignature", parse_timesignature),
+    "language": ("language", parse_language),
+    "instrumental": ("is_instrumental", parse_bool),
+    "prompt_override": ("prompt_override", parse_prompt_override),
+    "custom_tag": ("custom_tag", str.strip),
+}
+
+
+@dataclass(frozen=True)
+class CsvIssue:
+    """One problem in one row (row 1 is the header), with the column it concerns."""
+
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.column}: {self.message}"
+
+
+@dataclass
+class CsvReport:
+    """What an import did: rows read, samples updated, and every problem row by row."""
+
+    path: str
+    rows: int = 0
+    matched: int = 0
+    columns: list[str] = field(default_factory=list)
+    issues: list[CsvIssue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def summary(self) -> str:
+        return (f"{self.path}: {self.rows} rows, {self.matched} samples updated, "
+                f"{len(self.issues)} problem(s)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rows": self.rows, "matched": self.matched, "columns": self.columns,
+                "issues": [{"row": i.row, "column": i.column, "message": i.message} for i in self.issues]}
+
+
+def read_csv_text(path: str | os.PathLike) -> str:
+    """The file's text: UTF-8 (BOM or not), else cp1252 (spreadsheets on Windows)."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def sniff_delimiter(text: str) -> str:
+    """`,`, `;` or tab: whichever the header line holds most of (headers rarely contain one)."""
+    header = text.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = None) -> CsvReport:
+    """Apply a CSV's labels to the matching samples; returns the row-by-row report."""
+    path_str = str(path)
+    try:
+        text = read_csv_text(path) if text is None else text
+    except OSError as err:
+        raise DatasetError(f"{path_str}: cannot read the CSV ({err})") from None
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text)))
+    if not rows:
+        raise DatasetError(f"{path_str}: the CSV is empty")
+    report = CsvReport(path_str)
+    columns = _map_header(rows[0], report)
+    if "file" not in columns.values():
+        raise DatasetError(f"{path_str}: no file column; the header needs one of "
+                           f"{', '.join(ALIASES['file'][:3])} (found: {', '.join(rows[0])})")
+    report.columns = [c for c in columns.values()]
+    index = _SampleIndex(dataset)
+    seen: dict[str, int] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        report.rows += 1
+        cells = {columns[i]: cell for i, cell in enumerate(row) if i in columns}
+        sample = index.match(cells.get("file", ""), number, report)
+        if sample is None:
+            continue
+        if sample.audio in seen:
+            report.issues.append(CsvIssue(number, "file", f"{sample.audio} was already set by row "
+                                           f"{seen[sample.audio]}; this row wins"))
+        seen[sample.audio] = number
+        _apply_row(sample, cells, number, report)
+        report.matched += 1
+    log.info("%s", report.summary())
+    return report
+
+
+def _map_header(header: list[str], report: CsvReport) -> dict[int, str]:
+    columns: dict[int, str] = {}
+    for i, name in enumerate(header):
+        key = " ".join(name.strip().lower().split())
+        column = _ALIAS_TO_COLUMN.get(key) or _ALIAS_TO_COLUMN.get(key.replace(" ", "_"))
+        if column is None:
+            if key:
+                report.issues.append(CsvIssue(1, name, "unknown column, ignored; known: " + ", ".join(COLUMNS)))
+        elif column in columns.values():
+            report.issues.append(CsvIssue(1, name, f"a second {column} column, ignored"))
+        else:
+            columns[i] = column
+    return columns
+
+
+def _apply_row(sample: Sample, cells: dict[str, str], number: int, report: CsvReport) -> None:
+    for column, cell in cells.items():
+        if column == "file":
+            continue
+        attribute, parse = _FIELDS[column]
+        try:
+            setattr(sample, attribute, parse(cell))
+        except LabelError as err:
+            report.issues.append(CsvIssue(number, column, str(err)))
+    if sample.caption or sample.genre:
+        sample.labeled = True
+
+
+class _SampleIndex:
+    """Finds a sample by its path inside the scanned folder, or by its unique file name."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.folder = dataset.audio_folder()
+        self.by_key = {dataset.key(s): s for s in dataset.samples}
+        self.by_name: dict[str, list[Sample]] = {}
+        for s in dataset.samples:
+            self.by_name.setdefault(s.filename.lower(), []).append(s)
+
+    def match(self, raw: str, number: int, report: CsvReport) -> Sample | None:
+        text = raw.strip().strip('"')
+        if not text:
+            report.issues.append(CsvIssue(number, "file", "empty file name; row ignored"))
+            return None
+        key = self._relative(text)
+        if key is None:
+            report.issues.append(CsvIssue(number, "file", f"{text!r} points outside the dataset folder "
+                                          f"{self.folder}; row refused"))
+            return None
+        if key in self.by_key:
+            return self.by_key[key]
+        same_name = self.by_name.get(posixpath.basename(key).lower(), [])
+        if len(same_name) == 1:
+            return same_name[0]
+        if same_name:
+            where = ", ".join(s.audio for s in same_name[:4])
+            report.issues.append(CsvIssue(number, "file", f"{text!r} matches several files ({where}); "
+                                          "give the path inside the folder"))
+        else:
+            report.issues.append(CsvIssue(number, "file", f"{text!r} matches no audio file in the dataset"))
+        return None
+
+    def _relative(self, text: str) -> str | None:
+        """The path relative to the scanned folder, posix; None when it leads outside."""
+        pure = PureWindowsPath(text) if "\\" in text or ":" in text[:3] else PurePosixPath(text)
+        if pure.is_absolute() or pure.drive:
+            try:
+                return Path(os.path.normpath(str(pure))).relative_to(self.folder).as_posix()
+            except ValueError:
+                return None
+        normal = posixpath.normpath("/".join(pure.parts))
+        if normal == ".." or normal.startswith("../"):
+            return None
+        return normal
+
+
+def export_rows(dataset: Dataset) -> list[dict[str, str]]:
+    """One dict per sample with the CSV columns as text (file = path inside the scanned folder)."""
+    out = []
+    for s in dataset.samples:
+        out.append({
+            "file": dataset.key(s), "caption": s.caption, "genre": s.genre, "lyrics": s.lyrics,
+            "bpm": "" if s.bpm is None else str(s.bpm), "keyscale": s.keyscale,
+            "timesignature": s.timesignature, "language": s.language,
+            "instrumental": "true" if s.is_instrumental else "false",
+            "prompt_override": s.prompt_override or "", "custom_tag": s.custom_tag,
+        })
+    return out
+
+
+def export_csv(dataset: Dataset, path: str | os.PathLike) -> Path:
+    """Write every sample's labels as CSV (comma, UTF-8), atomically; returns the path."""
+    path = Path(path).absolute()
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(export_rows(dataset))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, buffer.getvalue())
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot write the CSV ({err})") from None
+    return path

@@ -1,0 +1,204 @@
+"""Scan a folder for audio (headers only) and read the sidecar files next to each file.
+
+    result = scan_folder("songs/")
+    result.dataset          # a Dataset rooted at the folder, one Sample per readable file
+    result.problems         # [ScanProblem(path, reason)]: unreadable audio, broken sidecars
+
+Sidecars, in any subfolder, next to `<stem>.<ext>`:
+`<stem>.json` (caption, lyrics, bpm, keyscale, timesignature, genre, language, is_instrumental,
+custom_tag, prompt_override), `<stem>.caption.txt` (caption), `<stem>.lyrics.txt` or `<stem>.txt`
+(lyrics). The text files win over the same field in the JSON. Hidden files and folders (".x",
+macOS "._x") are skipped. soundfile is imported here, lazily, so `shared` stays light.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.dataset import Dataset, DatasetOptions, Sample
+from shared.errors import DatasetError
+from shared.labels import (
+    LabelError,
+    parse_bool,
+    parse_bpm,
+    parse_keyscale,
+    parse_language,
+    parse_prompt_override,
+    parse_timesignature,
+)
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac")
+SIDECAR_SUFFIXES = (".json", ".caption.txt", ".lyrics.txt", ".txt")
+_NO_DECODER = {".m4a": "AAC/M4A", ".aac": "AAC"}
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    """A file the scan could not use, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    dataset: Dataset
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], None] | None = None) -> ScanResult:
+    """Scan `folder` recursively; every readable audio file becomes a Sample with its sidecars."""
+    root = Path(folder).absolute()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    found = list(iter_audio_files(root))
+    dataset = Dataset(root=root, options=DatasetOptions(name=root.name or "dataset"))
+    problems: list[ScanProblem] = []
+    for index, (path, siblings) in enumerate(found):
+        rel = path.relative_to(root).as_posix()
+        sample, issue = read_audio_header(path, rel)
+        if sample is None:
+            problems.append(ScanProblem(rel, issue))
+            continue
+        for message in apply_sidecars(sample, path, siblings):
+            problems.append(ScanProblem(rel, message))
+        dataset.samples.append(sample)
+        if progress is not None:
+            progress(index + 1, len(found))
+    log.info("scanned %s: %d samples, %d problems", root, len(dataset.samples), len(problems))
+    return ScanResult(dataset, problems)
+
+
+def iter_audio_files(root: Path, exclude: Path | None = None):
+    """(path, names in its folder) for each audio file below `root`, sorted, hidden ones skipped."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        current = Path(dirpath)
+        dirnames[:] = sorted(
+            (d for d in dirnames if not d.startswith(".") and (exclude is None or current / d != exclude)),
+            key=str.lower,
+        )
+        siblings = frozenset(filenames)
+        for name in sorted(filenames, key=str.lower):
+            if name.startswith(".") or not name.lower().endswith(AUDIO_EXTENSIONS):
+                continue
+            yield current / name, siblings
+
+
+def read_audio_header(path: Path, rel: str) -> tuple[Sample | None, str]:
+    """A Sample with duration, rate and channels from the header, or (None, why not)."""
+    import soundfile  # lazily: keeps `import shared.dataset_scan` cheap
+
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, OSError, ValueError) as err:  # LibsndfileError is a RuntimeError
+        codec = _NO_DECODER.get(path.suffix.lower())
+        if codec:
+            return None, f"{codec} cannot be decoded without ffmpeg; convert it to flac or wav"
+        return None, f"unreadable audio ({_short(err)})"
+    if info.samplerate <= 0 or info.frames <= 0:
+        return None, "the file holds no audio frames"
+    return Sample(audio=rel, duration=info.frames / info.samplerate, sample_rate=int(info.samplerate),
+                  channels=int(info.channels)), ""
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]
+
+
+def sidecar_names(audio_name: str) -> dict[str, str]:
+    """Sidecar file names for an audio file name: kind -> name."""
+    stem = audio_name.rsplit(".", 1)[0]
+    return {"json": f"{stem}.json", "caption": f"{stem}.caption.txt",
+            "lyrics": f"{stem}.lyrics.txt", "lyrics_plain": f"{stem}.txt"}
+
+
+def sidecar_paths(audio: Path) -> list[Path]:
+    """The sidecar files that exist next to an audio file."""
+    return [audio.with_name(name) for name in sidecar_names(audio.name).values()
+            if audio.with_name(name).is_file()]
+
+
+def apply_sidecars(sample: Sample, audio: Path, siblings: frozenset[str] | None = None) -> list[str]:
+    """Fill a sample from its sidecars; returns the problems found (the rest is applied)."""
+    names = sidecar_names(audio.name)
+    present = siblings if siblings is not None else frozenset(os.listdir(audio.parent))
+    problems: list[str] = []
+    if names["json"] in present:
+        problems += _apply_json(sample, audio.with_name(names["json"]))
+    if names["caption"] in present:
+        text = _read_text(audio.with_name(names["caption"]), problems)
+        if text is not None:
+            sample.caption = text.strip()
+    for kind in ("lyrics", "lyrics_plain"):
+        if names[kind] in present:
+            text = _read_text(audio.with_name(names[kind]), problems)
+            if text is not None:
+                set_lyrics(sample, text)
+            break
+    if sample.caption or sample.genre:
+        sample.labeled = True
+    return problems
+
+
+def set_lyrics(sample: Sample, text: str) -> None:
+    """Lyrics from text; "[Instrumental]" alone marks the sample instrumental."""
+    text = text.strip()
+    if text.lower() in ("[instrumental]", "instrumental"):
+        sample.lyrics, sample.is_instrumental = "", True
+    else:
+        sample.lyrics = text
+
+
+def _read_text(path: Path, problems: list[str]) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        return path.read_text(encoding="cp1252", errors="replace")
+    except OSError as err:
+        problems.append(f"{path.name}: cannot read ({err})")
+        return None
+
+
+_JSON_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "bpm": parse_bpm, "keyscale": parse_keyscale, "key": parse_keyscale,
+    "timesignature": parse_timesignature, "time_signature": parse_timesignature,
+    "language": parse_language, "is_instrumental": parse_bool, "instrumental": parse_bool,
+    "prompt_override": parse_prompt_override,
+}
+_JSON_TARGET = {"key": "keyscale", "time_signature": "timesignature", "instrumental": "is_instrumental"}
+_JSON_TEXT = ("caption", "genre", "custom_tag")
+
+
+def _apply_json(sample: Sample, path: Path) -> list[str]:
+    problems: list[str] = []
+    text = _read_text(path, problems)
+    if text is None:
+        return problems
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return [f"{path.name}: not valid JSON (line {err.lineno}: {err.msg}); sidecar ignored"]
+    if not isinstance(data, dict):
+        return [f"{path.name}: expected a JSON object; sidecar ignored"]
+    for key, value in data.items():
+        if key in _JSON_TEXT or key == "lyrics":
+            if value is None:
+                continue
+            if key == "lyrics":
+                set_lyrics(sample, str(value))
+            else:
+                setattr(sample, key, str(value).strip())
+        elif key in _JSON_PARSERS:
+            try:
+                setattr(sample, _JSON_TARGET.get(key, key), _JSON_PARSERS[key](value))
+            except LabelError as err:
+                problems.append(f"{path.name}: field {key!r}: {err}")
+    return problems
