@@ -1,0 +1,39 @@
+# ACE-Step LoRA Studio. `make run` to start, `make test` to test; both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ROOT ?= $(or $(ACESTEP_DEMO_ROOT),./demo_assets)
+
+.PHONY: setup demo run test test-fast lint bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned, so pip takes this machine's local CPU wheel instead of a CUDA download.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m shared.cli demo --root $(DEMO_ROOT)
+
+run: demo
+	$(PY) run_dashboard.py --start-daemon --demo-root $(DEMO_ROOT)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(PY) -m ruff check shared daemon dashboard tests bench run_daemon.py run_dashboard.py
+
+bench: setup
+	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .studio .pytest_cache

@@ -1,0 +1,109 @@
+"""Shared fixtures: a real daemon process on loopback in its own studio home, and the demo assets.
+
+`daemon` yields a connected StudioClient; `daemon_proc` yields the DaemonProcess (kill, restart).
+`demo_root` generates the demo checkpoint and demo dataset once per test session.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shared.client import StudioClient
+from shared.errors import StudioError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class DaemonProcess:
+    """A daemon started with `run_daemon.py` for one test, stopped (or killed) afterwards."""
+
+    def __init__(self, home: Path, *args: str) -> None:
+        self.home = Path(home)
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.client: StudioClient | None = None
+
+    def start(self, timeout: float = 30.0) -> StudioClient:
+        (self.home / "daemon.json").unlink(missing_ok=True)
+        env = {**os.environ, "ACESTEP_STUDIO_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        self.log = open(self.home / "daemon.stderr", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(self.home), *self.args],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode}: {self.stderr()}")
+            if (self.home / "daemon.json").exists():
+                try:
+                    self.client = StudioClient(self.home, timeout=5.0)
+                    self.client.ping(timeout=1.0)
+                    return self.client
+                except StudioError:
+                    pass
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not start within {timeout} s: {self.stderr()}")
+
+    def stderr(self) -> str:
+        path = self.home / "daemon.stderr"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+        if self.client:
+            self.client.close()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.client.shutdown()
+            self.proc.wait(30)
+        except (StudioError, subprocess.TimeoutExpired):
+            self.kill()
+        if self.client:
+            self.client.close()
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """The demo checkpoint and dataset, written once per session (ACESTEP_DEMO_ROOT reuses one)."""
+    root = Path(os.environ.get("ACESTEP_TEST_DEMO_ROOT") or tmp_path_factory.mktemp("demo"))
+    from daemon.models.demo_checkpoint import ensure_demo_checkpoint
+
+    ensure_demo_checkpoint(root / "checkpoints")
+    try:
+        from daemon.dataset_demo import write_demo_dataset
+    except ImportError:
+        pass
+    else:
+        write_demo_dataset(root / "dataset")
+    return root
+
+
+@pytest.fixture
+def daemon_proc(tmp_path, request):
+    """A running daemon in a fresh home; with the demo assets when the test also uses demo_root."""
+    home = tmp_path / "studio"
+    home.mkdir()
+    args = ["--checkpoint-roots", str(tmp_path / "no-checkpoints")]
+    if "demo_root" in request.fixturenames:
+        args += ["--demo-root", str(request.getfixturevalue("demo_root"))]
+    proc = DaemonProcess(home, *args)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def daemon(daemon_proc) -> StudioClient:
+    return daemon_proc.client

@@ -1,0 +1,165 @@
+"""Jobs through a real daemon: responsiveness, queue order, cancel, graceful stop, failures, events."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from shared.errors import JobError
+
+from tests.conftest import ROOT
+
+
+def wait_state(client, job_id, states, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.job(job_id)
+        if job["state"] in states:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never reached {states}: {client.job(job_id)}")
+
+
+def test_status_and_ping_answer_promptly_while_a_job_runs(daemon):
+    job_id = daemon.submit("selftest", {"steps": 200, "step_seconds": 0.02, "matrix_size": 256})
+    wait_state(daemon, job_id, ("running",))
+    slowest = 0.0
+    for _ in range(50):
+        t0 = time.perf_counter()
+        snap = daemon.status()
+        daemon.ping()
+        slowest = max(slowest, time.perf_counter() - t0)
+    assert slowest < 0.5, f"a status+ping round trip took {slowest:.3f} s"
+    assert snap["running"]["id"] == job_id and snap["running"]["progress"]["total"] == 200
+    daemon.stop(job_id)
+
+
+def test_queue_runs_in_order_and_cancel_removes_a_queued_job(daemon):
+    ids = [daemon.submit("selftest", {"steps": 3, "step_seconds": 0.05}) for _ in range(3)]
+    assert [j["id"] for j in daemon.status()["queue"]][-1] == ids[2]
+    cancelled = daemon.cancel(ids[1])
+    assert cancelled["state"] == "cancelled"
+    finished = [wait_state(daemon, i, ("done", "cancelled")) for i in ids]
+    assert [j["state"] for j in finished] == ["done", "cancelled", "done"]
+    assert finished[0]["ended_at"] <= finished[2]["started_at"]
+    with pytest.raises(JobError, match="only queued jobs can be cancelled"):
+        daemon.cancel(ids[0])
+
+
+def test_stop_is_graceful_and_the_job_saves(daemon):
+    job_id = daemon.submit("selftest", {"steps": 1000, "step_seconds": 0.01})
+    wait_state(daemon, job_id, ("running",))
+    time.sleep(0.2)
+    daemon.stop()
+    job = wait_state(daemon, job_id, ("stopped",))
+    state = json.loads((daemon.home / "runs" / job_id / "selftest_state.json").read_text())
+    assert 0 < state["completed_steps"] < 1000
+    assert job["result"]["completed_steps"] == state["completed_steps"]
+
+
+def test_failing_job_is_recorded_and_the_daemon_keeps_serving(daemon):
+    job_id = daemon.submit("selftest", {"steps": 5, "fail_at": 3, "step_seconds": 0.0})
+    job = wait_state(daemon, job_id, ("failed",))
+    assert job["error"]["ename"] == "JobError" and "fail_at=3" in job["error"]["evalue"]
+    events = [json.loads(line) for line in (daemon.home / "runs" / job_id / "events.jsonl").read_text().splitlines()]
+    error = next(e for e in events if e["type"] == "error")
+    assert "Traceback" in error["data"]["traceback"]
+    assert daemon.ping()["pong"]
+    ok = daemon.submit("selftest", {"steps": 2, "step_seconds": 0.0})
+    assert wait_state(daemon, ok, ("done",))["state"] == "done"
+
+
+def test_events_are_ordered_and_name_their_request(daemon):
+    with daemon.subscribe() as stream:
+        job_id = daemon.submit("selftest", {"steps": 5, "step_seconds": 0.01})
+        wait_state(daemon, job_id, ("done",))
+        events = []
+        while (batch := stream.drain(0.3)):
+            events += batch
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "seq must increase by one with no gap"
+    mine = [e for e in events if e["job_id"] == job_id]
+    assert {e["type"] for e in mine} >= {"job_state", "progress", "metric"}
+    submit_msg_ids = {e["parent_msg_id"] for e in mine}
+    assert len(submit_msg_ids) == 1 and None not in submit_msg_ids
+
+
+def test_late_subscriber_catches_up_from_the_snapshot(daemon):
+    job_id = daemon.submit("selftest", {"steps": 12, "step_seconds": 0.0})
+    wait_state(daemon, job_id, ("done",))
+    from shared.client import StudioClient
+
+    late = StudioClient(daemon.home)
+    snap = late.status()
+    assert snap["metrics_job"] == job_id
+    assert [m["data"]["step"] for m in snap["metrics"]] == list(range(1, 13))
+    with late.subscribe() as stream:
+        assert len(stream.history(job_id)) >= 12 + 12  # progress and metric of every step
+        next_job = late.submit("selftest", {"steps": 2, "step_seconds": 0.0})
+        wait_state(late, next_job, ("done",))
+        got = stream.drain(1.0)
+        assert got and got[0]["seq"] == snap["last_seq"] + 1
+
+
+def test_gap_in_the_stream_is_filled_from_the_ring_buffer(daemon):
+    with daemon.subscribe() as stream:
+        job_id = daemon.submit("selftest", {"steps": 3, "step_seconds": 0.0})
+        wait_state(daemon, job_id, ("done",))
+        first = stream.drain(1.0)
+        assert first
+        # pretend we missed everything after the first event: the next one triggers a fill
+        stream.last_seq = first[0]["seq"] - 1
+        stream.sock.close(0)
+        import zmq
+
+        stream.sock = daemon._zmq.socket(zmq.SUB)
+        stream.sock.setsockopt(zmq.SUBSCRIBE, b"event")
+        stream.sock.connect(daemon.address("event_port"))
+        time.sleep(0.3)
+        other = daemon.submit("selftest", {"steps": 1, "step_seconds": 0.0})
+        wait_state(daemon, other, ("done",))
+        filled = stream.drain(1.0)
+        seqs = [e["seq"] for e in filled]
+        assert seqs[0] == first[0]["seq"] and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_client_notices_a_daemon_restart(daemon_proc):
+    client = daemon_proc.client
+    old_session = client.status()["daemon_session"]
+    daemon_proc.kill()
+    daemon_proc.start()
+    client.refresh_connection()
+    assert client.status()["daemon_session"] != old_session and client.restarted
+
+
+def cli(home, *args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_cli_end_to_end_with_json(daemon):
+    done = cli(daemon.home, "--json", "submit", "selftest", "--set", "steps=3", "--set", "step_seconds=0", "--wait")
+    assert done.returncode == 0, done.stderr
+    final = json.loads(done.stdout[done.stdout.index('{\n  "job"'):])
+    assert final["job"]["state"] == "done"
+    failed = cli(daemon.home, "submit", "selftest", "--set", "fail_at=1", "--wait")
+    assert failed.returncode == 1 and "fail_at=1" in failed.stderr
+    status = json.loads(cli(daemon.home, "--json", "status").stdout)
+    assert status["pid"] == daemon.info["pid"]
+    jobs = json.loads(cli(daemon.home, "--json", "jobs").stdout)
+    assert [j["state"] for j in jobs] == ["done", "failed"]
+    logs = cli(daemon.home, "logs", jobs[0]["id"])
+    assert "state done" in logs.stdout
+    bad = cli(daemon.home, "submit", "selftest", "--set", "steps=many")
+    assert bad.returncode == 1 and "selftest.steps" in bad.stderr
+    table = cli(daemon.home, "jobs").stdout
+    assert "KIND" in table and "selftest" in table
+    assert cli(daemon.home, "shutdown").returncode == 0
+
+
+def test_cli_without_a_daemon_says_how_to_start_one(tmp_path):
+    result = cli(tmp_path, "status")
+    assert result.returncode == 1 and "no daemon" in result.stderr and "make run" in result.stderr

@@ -1,0 +1,68 @@
+"""The settings registry: one declaration drives validation, CLI flags and docs."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import pytest
+
+from shared.errors import SettingsError
+from shared.settings import SettingsGroup, setting
+
+
+@dataclass
+class Example(SettingsGroup):
+    group_name = "example"
+    rank: int = setting(16, "LoRA rank.", section="Adapter", minimum=1, maximum=512)
+    lr: float = setting(1e-4, "Learning rate.", section="Optimizer")
+    optimizer: str = setting("adamw", "Optimizer.", section="Optimizer", choices=("adamw", "prodigy"))
+    compile: bool = setting(False, "torch.compile.", importance="advanced")
+    targets: list[str] = setting(["q_proj", "v_proj"], "Modules.", section="Adapter")
+    seed: int | None = setting(None, "Seed.")
+
+
+def test_defaults_round_trip():
+    s = Example()
+    assert Example.from_dict(s.to_dict()) == s
+    assert s.targets is not Example().targets  # no shared mutable default
+
+
+def test_validation_names_the_field():
+    with pytest.raises(SettingsError, match=r"example\.rank: expected int, got 'big'"):
+        Example.from_dict({"rank": "big"})
+    with pytest.raises(SettingsError, match=r"example\.rank: 0 is below the minimum 1"):
+        Example.from_dict({"rank": 0})
+    with pytest.raises(SettingsError, match=r"example\.optimizer: 'sgd' is not one of"):
+        Example.from_dict({"optimizer": "sgd"})
+    with pytest.raises(SettingsError, match="unknown setting.*colour"):
+        Example.from_dict({"colour": 1})
+    with pytest.raises(SettingsError, match=r"example\.compile: expected bool"):
+        Example.from_dict({"compile": 1})
+    with pytest.raises(SettingsError, match=r"example\.rank: expected int"):
+        Example.from_dict({"rank": True})
+    assert Example.from_dict({"lr": 1}).lr == 1.0
+    assert Example.from_dict({"colour": 1}, strict=False) == Example()
+
+
+def test_overrides_parse_by_type():
+    s = Example().with_overrides(["rank=32", "lr=2e-4", "compile=yes", "targets=q_proj,k_proj", "seed=none"])
+    assert (s.rank, s.lr, s.compile, s.targets, s.seed) == (32, 2e-4, True, ["q_proj", "k_proj"], None)
+    with pytest.raises(SettingsError, match="unknown setting 'nope'"):
+        Example().with_overrides(["nope=1"])
+
+
+def test_cli_flags_are_derived():
+    parser = argparse.ArgumentParser()
+    Example.add_arguments(parser)
+    args = parser.parse_args(["--rank", "8", "--compile", "--targets", "o_proj"])
+    s = Example.from_args(args, base={"lr": 3e-4})
+    assert (s.rank, s.compile, s.targets, s.lr) == (8, True, ["o_proj"], 3e-4)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--optimizer", "sgd"])
+
+
+def test_docs_list_every_setting_by_section():
+    docs = Example.markdown()
+    for name in Example.names():
+        assert f"`{name}`" in docs
+    assert "### Adapter" in docs and "### Optimizer" in docs
