@@ -1,0 +1,68 @@
+"""The page's link to the daemon: one client per browser session, and starting a daemon."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from shared import home as homes
+from shared.client import StudioClient
+from shared.errors import StudioError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def get_client() -> StudioClient | None:
+    """A connected client, or None when no daemon answers (the page then says so)."""
+    client: StudioClient | None = st.session_state.get("_studio_client")
+    try:
+        if client is None:
+            client = StudioClient(timeout=5.0, retries=1)
+        client.ping(timeout=1.0)
+    except StudioError as err:
+        if client is not None:
+            client.close()
+        st.session_state.pop("_studio_client", None)
+        st.session_state["_studio_error"] = str(err)
+        return None
+    st.session_state["_studio_client"] = client
+    return client
+
+
+def last_connection_error() -> str:
+    return st.session_state.get("_studio_error", "")
+
+
+def start_daemon(timeout: float = 30.0) -> bool:
+    """Start a daemon for this studio home in the background; True once it answers."""
+    home = homes.studio_home()
+    args = [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(home)]
+    demo_root = os.environ.get("ACESTEP_DEMO_ROOT")
+    if demo_root:
+        args += ["--demo-root", demo_root]
+    with open(homes.log_file(home).with_suffix(".stderr"), "ab") as log:
+        subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if get_client() is not None:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def require_client() -> StudioClient | None:
+    """The client, or a clear message with a button to start the daemon (returns None then)."""
+    client = get_client()
+    if client is None:
+        st.warning(f"The daemon is not running. {last_connection_error()}")
+        if st.button("Start the daemon", key="start_daemon"):
+            with st.spinner("Starting the daemon..."):
+                ok = start_daemon()
+            if ok:
+                st.rerun()
+            st.error("The daemon did not start; see daemon.stderr in the studio home.")
+    return client

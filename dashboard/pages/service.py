@@ -1,0 +1,132 @@
+"""Service: the daemon (connected or not), the job queue with cancel and stop, the live event log."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.connection import require_client
+from shared.cli_util import format_seconds
+from shared.errors import StudioError
+
+EVENT_LOG_ROWS = 200
+
+st.title("Service")
+client = require_client()
+if client is None:
+    st.stop()
+
+
+def render_daemon(snapshot: dict) -> None:
+    device = snapshot.get("device") or {}
+    cols = st.columns(4)
+    cols[0].metric("Daemon", "connected")
+    cols[1].metric("PID", snapshot["pid"])
+    cols[2].metric("Uptime", format_seconds(snapshot["uptime_s"]))
+    resolved = device.get("resolved", True)
+    cols[3].metric("Device", f"{device.get('device', '?')}" + ("" if resolved else " (on first use)"))
+    st.caption(f"Studio home: {snapshot['home']}  ·  session {snapshot['daemon_session'][:8]}")
+
+
+def render_queue(snapshot: dict) -> None:
+    st.subheader("Jobs")
+    running = snapshot.get("running")
+    if running:
+        progress = running.get("progress") or {}
+        eta = format_seconds(progress.get("eta_s"))
+        st.progress(min(1.0, float(progress.get("fraction") or 0.0)),
+                    text=f"{running['kind']} {running['id']}: {progress.get('message', '')} · ETA {eta}")
+        c1, c2 = st.columns(2)
+        if c1.button("Stop (saves first)", key=f"stop.{running['id']}"):
+            _act(lambda: client.stop(running["id"]), "Stop requested: the job saves, then ends.")
+        if c2.button("Save now", key=f"save.{running['id']}"):
+            _act(lambda: client.action("save_now", running["id"]), "Save requested.")
+    else:
+        st.info("No job is running.")
+    for job in snapshot.get("queue", []):
+        c1, c2 = st.columns([4, 1])
+        c1.write(f"⏳ {job['kind']} · {job['id']}")
+        if c2.button("Cancel", key=f"cancel.{job['id']}"):
+            _act(lambda job=job: client.cancel(job["id"]), f"Cancelled {job['id']}.")
+    jobs = client.jobs()
+    if jobs:
+        table = pd.DataFrame([{
+            "id": j["id"], "kind": j["kind"], "state": j["state"],
+            "progress": float((j.get("progress") or {}).get("fraction") or 0.0),
+            "error": (j.get("error") or {}).get("evalue", ""),
+        } for j in reversed(jobs)])
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+    with st.expander("Check the whole path: run a selftest job"):
+        steps = st.number_input("Steps", 1, 10_000, 20, key="selftest.steps")
+        if st.button("Run selftest", key="selftest.run"):
+            _act(lambda: client.submit("selftest", {"steps": int(steps)}), "Selftest queued.")
+
+
+def _act(fn, success: str) -> None:
+    try:
+        fn()
+        st.toast(success)
+    except StudioError as err:
+        st.error(str(err))
+
+
+def render_models() -> None:
+    try:
+        from dashboard.components.models_panel import render_models_panel
+    except ImportError:
+        return
+    render_models_panel(client)
+
+
+@st.fragment(run_every=1.0)
+def live() -> None:
+    """Redrawn every second: the snapshot, the queue and the newest events."""
+    try:
+        snapshot = client.status()
+    except StudioError as err:
+        st.error(f"Lost the daemon: {err}")
+        return
+    render_daemon(snapshot)
+    render_queue(snapshot)
+    render_event_log(snapshot)
+
+
+def render_event_log(snapshot: dict) -> None:
+    st.subheader("Event log")
+    log: list = st.session_state.setdefault("event_log", [])
+    since = st.session_state.get("event_log_seq", 0)
+    if st.session_state.get("event_log_session") != snapshot["daemon_session"]:
+        log.clear()
+        since = 0
+        st.session_state["event_log_session"] = snapshot["daemon_session"]
+    for event in client.events(since, 500):
+        since = event["seq"]
+        if event["type"] in ("metric", "gpu"):
+            continue  # charts show these; the log stays readable
+        log.append({
+            "seq": event["seq"], "time": time.strftime("%H:%M:%S", time.localtime(event["time"])),
+            "type": event["type"], "job": event.get("job_id") or "", "detail": _detail(event),
+        })
+    del log[:-EVENT_LOG_ROWS]
+    st.session_state["event_log_seq"] = since
+    st.dataframe(pd.DataFrame(list(reversed(log)), columns=["seq", "time", "type", "job", "detail"]),
+                 hide_index=True, width="stretch", height=300)
+
+
+def _detail(event: dict) -> str:
+    data = event.get("data") or {}
+    if event["type"] == "progress":
+        return f"{data.get('done')}/{data.get('total')} {data.get('message', '')}"
+    if event["type"] == "job_state":
+        return f"{data.get('kind')} {data.get('state')}"
+    if event["type"] == "error":
+        return f"{data.get('ename')}: {data.get('evalue')}"
+    if event["type"] == "log":
+        return str(data.get("message", ""))
+    return ", ".join(f"{k}={v}" for k, v in list(data.items())[:4])
+
+
+live()
+render_models()
