@@ -163,3 +163,20 @@ def test_cli_end_to_end_with_json(daemon):
 def test_cli_without_a_daemon_says_how_to_start_one(tmp_path):
     result = cli(tmp_path, "status")
     assert result.returncode == 1 and "no daemon" in result.stderr and "make run" in result.stderr
+
+
+def test_sigterm_stops_the_running_job_gracefully(daemon_proc):
+    import signal
+
+    client = daemon_proc.client
+    job_id = client.submit("selftest", {"steps": 10_000, "step_seconds": 0.01})
+    queued = client.submit("selftest", {"steps": 1})
+    wait_state(client, job_id, ("running",))
+    time.sleep(0.2)
+    daemon_proc.proc.send_signal(signal.SIGTERM)
+    assert daemon_proc.proc.wait(30) == 0
+    run = daemon_proc.home / "runs"
+    assert json.loads((run / job_id / "job.json").read_text())["state"] == "stopped"
+    assert json.loads((run / job_id / "selftest_state.json").read_text())["completed_steps"] > 0
+    assert json.loads((run / queued / "job.json").read_text())["state"] == "cancelled"
+    assert not (daemon_proc.home / "daemon.json").exists()
