@@ -16,11 +16,11 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from shared.dataset import Dataset, DatasetOptions, Sample
+from shared.dataset import Dataset, DatasetOptions, Sample, rebase
 from shared.errors import DatasetError
 from shared.labels import (
     LabelError,
@@ -74,6 +74,25 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
             progress(index + 1, len(found))
     log.info("scanned %s: %d samples, %d problems", root, len(dataset.samples), len(problems))
     return ScanResult(dataset, problems)
+
+
+def rescan(dataset: Dataset) -> ScanResult:
+    """Scan the dataset's folder again: new files join, known files keep their labels (headers are
+    refreshed), files that are gone are dropped and listed as problems. Options are kept."""
+    fresh = scan_folder(dataset.audio_folder())
+    scanned = rebase(fresh.dataset, dataset.root)
+    known = {dataset.key(s): s for s in dataset.samples}
+    merged: list[Sample] = []
+    for sample in scanned.samples:
+        old = known.pop(scanned.key(sample), None)
+        if old is not None:
+            sample = replace(old, audio=sample.audio, duration=sample.duration,
+                             sample_rate=sample.sample_rate, channels=sample.channels)
+        merged.append(sample)
+    problems = list(fresh.problems)
+    problems += [ScanProblem(key, "no longer in the folder; removed from the dataset") for key in known]
+    result = Dataset(root=dataset.root, options=dataset.options, samples=merged, audio_dir=scanned.audio_dir)
+    return ScanResult(result, problems)
 
 
 def iter_audio_files(root: Path, exclude: Path | None = None):

@@ -1,0 +1,171 @@
+"""`acestep-studio dataset ...`: scan, show, set options, CSV import/export, split (a daemon job).
+
+    acestep-studio dataset scan songs/ -o songs/dataset.json
+    acestep-studio dataset import-csv songs/dataset.json captions.csv
+    acestep-studio dataset set songs/dataset.json --trigger-word mystyle --genre-ratio 0.2
+    acestep-studio dataset show songs/dataset.json
+    acestep-studio dataset split songs/ songs_30s/ --segment-seconds 30 --wait
+
+Every verb except `split` works on files alone, without a daemon.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
+from shared.dataset_csv import export_csv, import_csv
+from shared.dataset_scan import rescan, scan_folder
+from shared.errors import SettingsError
+from shared.prompt import training_captions
+from shared.split_settings import SplitAudioSettings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dataset` verb and its sub-verbs."""
+    parser = sub.add_parser("dataset", help="build and edit a dataset file (scan, CSV, show, split)")
+    verbs = parser.add_subparsers(dest="dataset_verb", metavar="DATASET_VERB", required=True)
+
+    p = verbs.add_parser("scan", help="scan a folder of audio (with sidecars) into a dataset file")
+    p.add_argument("folder", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="dataset file (default FOLDER/dataset.json)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over even when the dataset file exists (default: keep its labels)")
+    p.set_defaults(func=cmd_scan)
+
+    p = verbs.add_parser("import-csv", help="apply a CSV of labels to a dataset file")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("csv", type=Path)
+    p.add_argument("--strict", action="store_true", help="save nothing when any row has a problem")
+    p.set_defaults(func=cmd_import_csv)
+
+    p = verbs.add_parser("export-csv", help="write a dataset's labels as CSV (re-importable)")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("csv", type=Path)
+    p.set_defaults(func=cmd_export_csv)
+
+    p = verbs.add_parser("show", help="the samples, their labels and the prompt each is trained with")
+    p.add_argument("dataset", type=Path)
+    p.set_defaults(func=cmd_show)
+
+    p = verbs.add_parser("set", help="change dataset options (trigger word, tag position, genre ratio...)")
+    p.add_argument("dataset", type=Path)
+    DatasetOptions.add_arguments(p)
+    p.set_defaults(func=cmd_set)
+
+    p = verbs.add_parser("split", help="cut long audio into fixed segments (a daemon job)")
+    p.add_argument("source", type=Path, metavar="INPUT_DIR")
+    p.add_argument("target", type=Path, metavar="OUTPUT_DIR")
+    SplitAudioSettings.add_arguments(p, only=["segment_seconds", "min_segment_seconds", "output_format",
+                                              "overwrite"])
+    p.add_argument("--wait", action="store_true", help="follow the job; exit non-zero unless it succeeds")
+    p.set_defaults(func=cmd_split)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    output = args.output or args.folder / "dataset.json"
+    if output.exists() and not args.fresh:
+        existing = load_dataset(output)
+        if existing.audio_folder().resolve() != args.folder.resolve():
+            raise SettingsError(f"{output} belongs to {existing.audio_folder()}; use --fresh to start over")
+        result = rescan(existing)
+    else:
+        result = scan_folder(args.folder)
+    dataset = save_dataset(result.dataset, output)
+    problems = [{"file": p.path, "problem": p.reason} for p in result.problems]
+    if args.json:
+        _print_json({"dataset": str(output), "samples": len(dataset.samples), "problems": problems})
+        return 0
+    print(f"{output}: {len(dataset.samples)} samples, {sum(s.duration for s in dataset.samples):.0f} s of audio")
+    if problems:
+        print(f"{len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  {p['file']}: {p['problem']}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    report = import_csv(dataset, args.csv)
+    if not (args.strict and report.issues):
+        save_dataset(dataset, args.dataset)
+    if args.json:
+        _print_json({**report.to_dict(), "saved": not (args.strict and report.issues)})
+    else:
+        print(report.summary())
+        for issue in report.issues:
+            print(f"  {issue}", file=sys.stderr)
+        if args.strict and report.issues:
+            print("nothing saved (--strict)", file=sys.stderr)
+    return 1 if report.issues else 0
+
+
+def cmd_export_csv(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    path = export_csv(dataset, args.csv)
+    if args.json:
+        _print_json({"csv": str(path), "rows": len(dataset.samples)})
+    else:
+        print(f"{path}: {len(dataset.samples)} rows")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from shared.cli_util import print_table
+
+    dataset = load_dataset(args.dataset)
+    prompts = training_captions(dataset)
+    if args.json:
+        _print_json({**dataset.to_dict(), "training_captions": prompts})
+        return 0
+    _print_options(dataset)
+    rows = [{"file": dataset.key(s), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
+             "ts": s.timesignature or None, "lang": s.language, "instr": "yes" if s.is_instrumental else "",
+             "prompt": _clip(p, 60)} for s, p in zip(dataset.samples, prompts, strict=True)]
+    print_table(rows, ["file", "seconds", "bpm", "key", "ts", "lang", "instr", "prompt"])
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    dataset.options = DatasetOptions.from_args(args, base=dataset.options.to_dict())
+    save_dataset(dataset, args.dataset)
+    if args.json:
+        _print_json(dataset.options.to_dict())
+    else:
+        _print_options(dataset)
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from shared.cli_util import client_from_args, wait_for_job
+
+    settings = SplitAudioSettings.from_args(args, base={"input_dir": str(args.source.absolute()),
+                                                        "output_dir": str(args.target.absolute())})
+    client = client_from_args(args)
+    job_id = client.submit("split_audio", settings.to_dict())
+    if args.wait:
+        return wait_for_job(client, job_id, args)
+    if args.json:
+        _print_json({"job_id": job_id})
+    else:
+        print(job_id)
+    return 0
+
+
+def _print_options(dataset: Dataset) -> None:
+    o = dataset.options
+    print(f"dataset  {o.name}: {len(dataset.samples)} samples in {dataset.audio_folder()}")
+    print(f"trigger  {o.trigger_word or '(none)'} ({o.tag_position}); genre ratio {o.genre_ratio:g} "
+          f"(seed {o.genre_ratio_seed}); language override {o.language_override or '(none)'}")
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_json(obj: object) -> None:
+    from shared.cli_util import print_json
+
+    print_json(obj)
