@@ -15,8 +15,8 @@ import json
 import os
 import threading
 import time
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import zmq
 

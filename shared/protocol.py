@@ -37,7 +37,7 @@ def new_id() -> str:
 
 
 def _now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 def _dumps(obj: Any) -> bytes:
@@ -111,8 +111,8 @@ def message_age(header: dict) -> float:
     except (KeyError, ValueError):
         raise ProtocolError("header.date is not an ISO date") from None
     if sent.tzinfo is None:
-        sent = sent.replace(tzinfo=dt.timezone.utc)
-    return (dt.datetime.now(dt.timezone.utc) - sent).total_seconds()
+        sent = sent.replace(tzinfo=dt.UTC)
+    return (dt.datetime.now(dt.UTC) - sent).total_seconds()
 
 
 class ReplayGuard:
