@@ -246,16 +246,21 @@ def export_rows(dataset: Dataset) -> list[dict[str, str]]:
     return out
 
 
-def export_csv(dataset: Dataset, path: str | os.PathLike) -> Path:
-    """Write every sample's labels as CSV (comma, UTF-8), atomically; returns the path."""
-    path = Path(path).absolute()
+def csv_text(dataset: Dataset) -> str:
+    """The export as text: a header of COLUMNS, one row per sample, comma separated."""
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(export_rows(dataset))
+    return buffer.getvalue()
+
+
+def export_csv(dataset: Dataset, path: str | os.PathLike) -> Path:
+    """Write every sample's labels as CSV (comma, UTF-8), atomically; returns the path."""
+    path = Path(path).absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, buffer.getvalue())
+        write_text_atomic(path, csv_text(dataset))
     except OSError as err:
         raise DatasetError(f"{path}: cannot write the CSV ({err})") from None
     return path

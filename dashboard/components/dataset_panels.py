@@ -1,0 +1,207 @@
+"""The Dataset page's tools below the table: one sample with its audio, CSV import/export, split.
+
+Each panel reads and edits the working copy from `dataset_state`; the split tool submits the
+`split_audio` job through the daemon client and says so plainly when no daemon answers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components import dataset_state as state
+from dashboard.components.dataset_table import sample_label
+from shared.dataset import Dataset, Sample
+from shared.dataset_csv import csv_text, export_csv, import_csv
+from shared.errors import SettingsError, StudioError
+from shared.labels import BPM_MAX, BPM_MIN, KEYSCALES, LANGUAGE_NAMES, LANGUAGES, TIME_SIGNATURES
+from shared.prompt import sample_prompts
+from shared.split_settings import SEGMENT_CHOICES, SplitAudioSettings
+
+
+def render_sample_editor(dataset: Dataset) -> None:
+    """Pick one sample, listen to it, edit every label, see both prompts it is trained with."""
+    st.subheader("One sample")
+    if not dataset.samples:
+        st.info("No samples.")
+        return
+    index = st.selectbox("Sample", range(len(dataset.samples)), key="dataset.pick",
+                         format_func=lambda i: sample_label(dataset, dataset.samples[i]))
+    index = min(index or 0, len(dataset.samples) - 1)
+    sample = dataset.samples[index]
+    path = dataset.audio_path(sample)
+    if path.is_file():
+        st.audio(str(path))
+    else:
+        st.warning(f"Audio file not found: {path}")
+    st.caption(f"{sample.duration:.1f} s · {sample.sample_rate} Hz · {sample.channels} channel(s)")
+    key = f"dataset.sample.{state.version()}.{index}"
+    with st.form(key):
+        values = _sample_fields(sample, key)
+        if st.form_submit_button("Apply to this sample"):
+            for name, value in values.items():
+                setattr(sample, name, value)
+            sample.labeled = sample.labeled or bool(sample.caption or sample.genre)
+            state.changed()
+            st.rerun()
+    text, lyrics = sample_prompts(dataset, sample)
+    with st.expander("The prompts this sample is trained with"):
+        st.code(text, language=None)
+        st.code(lyrics, language=None)
+
+
+def _sample_fields(sample: Sample, key: str) -> dict:
+    c1, c2 = st.columns(2)
+    values = {
+        "caption": c1.text_area("Caption", sample.caption, key=f"{key}.caption", height=100),
+        "genre": c2.text_input("Genre", sample.genre, key=f"{key}.genre"),
+        "custom_tag": c2.text_input("Trigger override", sample.custom_tag, key=f"{key}.custom_tag",
+                                    help="This sample's own trigger word; empty uses the dataset's"),
+    }
+    values["lyrics"] = st.text_area("Lyrics", sample.lyrics, key=f"{key}.lyrics", height=160)
+    c1, c2, c3, c4 = st.columns(4)
+    bpm = c1.number_input("BPM (0 = unknown)", 0, BPM_MAX, sample.bpm or 0, key=f"{key}.bpm")
+    values["bpm"] = int(bpm) if bpm and bpm >= BPM_MIN else None
+    values["keyscale"] = _optional_select(c2, "Key", KEYSCALES, sample.keyscale, f"{key}.key")
+    values["timesignature"] = _optional_select(c3, "Time signature", TIME_SIGNATURES, sample.timesignature,
+                                               f"{key}.ts")
+    values["language"] = c4.selectbox("Language", LANGUAGES, index=LANGUAGES.index(sample.language),
+                                      format_func=lambda c: f"{c} · {LANGUAGE_NAMES[c]}", key=f"{key}.lang")
+    c1, c2, c3 = st.columns(3)
+    values["is_instrumental"] = c1.checkbox("Instrumental", sample.is_instrumental, key=f"{key}.instr")
+    override = c2.selectbox("Prompt", ("genre ratio", "caption", "genre"),
+                            index=("genre ratio", "caption", "genre").index(sample.prompt_override or "genre ratio"),
+                            key=f"{key}.override")
+    values["prompt_override"] = None if override == "genre ratio" else override
+    values["labeled"] = c3.checkbox("Labeled", sample.labeled, key=f"{key}.labeled")
+    return values
+
+
+def _optional_select(column, label: str, options: tuple[str, ...], value: str, key: str) -> str:
+    choices = ("", *options)
+    chosen = column.selectbox(label, choices, index=choices.index(value) if value in choices else 0,
+                              format_func=lambda v: v or "(unknown)", key=key)
+    return chosen or ""
+
+
+def render_csv(dataset: Dataset) -> None:
+    """Import labels from a CSV (report shown row by row) and export them."""
+    st.subheader("CSV")
+    tab_in, tab_out = st.tabs(["Import", "Export"])
+    with tab_in:
+        st.caption("Columns: file (or filename/path), caption, genre, lyrics, bpm, key, timesignature, "
+                   "language, instrumental. Delimiter , ; or tab. Empty cells clear the field.")
+        upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="dataset.csv.upload")
+        typed = st.text_input("...or a CSV path on this machine", key="dataset.csv.path")
+        if st.button("Import CSV", key="dataset.csv.import", disabled=not (upload or typed)):
+            try:
+                if upload is not None:
+                    report = import_csv(dataset, upload.name, text=_decode(upload.getvalue()))
+                else:
+                    report = import_csv(dataset, typed)
+            except StudioError as err:
+                st.error(str(err))
+            else:
+                st.session_state["dataset.csv.report"] = report.to_dict()
+                state.changed()
+                st.rerun()
+        _show_report(st.session_state.get("dataset.csv.report"))
+    with tab_out:
+        default = str(dataset.audio_folder() / "labels.csv")
+        target = st.text_input("Write to", default, key=f"dataset.csv.out.{state.version()}")
+        if st.button("Write CSV", key="dataset.csv.export"):
+            try:
+                st.success(f"Wrote {export_csv(dataset, target)} ({len(dataset.samples)} rows).")
+            except StudioError as err:
+                st.error(str(err))
+        st.download_button("Download CSV", csv_text(dataset), file_name=f"{dataset.options.name}.csv",
+                           mime="text/csv", key="dataset.csv.download")
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _show_report(report: dict | None) -> None:
+    if not report:
+        return
+    summary = f"{report['path']}: {report['rows']} rows, {report['matched']} samples updated"
+    if report["issues"]:
+        st.warning(f"{summary}, {len(report['issues'])} problem(s); the rest was imported.")
+        st.dataframe(pd.DataFrame(report["issues"], columns=["row", "column", "message"]),
+                     hide_index=True, width="stretch")
+    else:
+        st.success(f"{summary}, no problems.")
+
+
+def render_split(dataset: Dataset) -> None:
+    """Submit the split_audio job for the dataset's folder (or any folder) through the daemon."""
+    from dashboard.connection import get_client, last_connection_error
+
+    with st.expander("Split long audio into segments"):
+        st.caption("Cuts every file longer than one segment; shorter ones are copied. Originals stay "
+                   "untouched, sidecars are copied to each segment. Runs as a job in the daemon.")
+        source = st.text_input("Audio folder", str(dataset.audio_folder()), key=f"dataset.split.in.{state.version()}")
+        seconds = st.radio("Segment length (s)", SEGMENT_CHOICES, horizontal=True, key="dataset.split.seconds",
+                           format_func=lambda s: f"{s:g}")
+        output = st.text_input("Output folder", f"{source.rstrip('/')}_{seconds:g}s",
+                               key=f"dataset.split.out.{state.version()}.{seconds}")
+        fmt = st.selectbox("Format", SplitAudioSettings.spec("output_format").choices, key="dataset.split.fmt")
+        if st.button("Split", key="dataset.split.run"):
+            _submit_split(get_client, last_connection_error,
+                          {"input_dir": source, "output_dir": output, "segment_seconds": float(seconds),
+                           "output_format": fmt})
+        _show_split_job(get_client)
+
+
+def _submit_split(get_client, last_error, settings: dict) -> None:
+    try:
+        SplitAudioSettings.from_dict(settings)
+    except SettingsError as err:
+        st.error(str(err))
+        return
+    client = get_client()
+    if client is None:
+        st.error(f"The daemon is not running, so the split job cannot start. Start it on the Service page "
+                 f"(or `python run_daemon.py`). {last_error()}")
+        return
+    try:
+        st.session_state["dataset.split.job"] = client.submit("split_audio", settings)
+        st.session_state["dataset.split.output"] = settings["output_dir"]
+    except StudioError as err:
+        st.error(str(err))
+
+
+def _show_split_job(get_client) -> None:
+    job_id = st.session_state.get("dataset.split.job")
+    if not job_id:
+        return
+    client = get_client()
+    if client is None:
+        st.warning(f"Split job {job_id}: the daemon is not answering.")
+        return
+    try:
+        job = client.job(job_id)
+    except StudioError as err:
+        st.warning(f"Split job {job_id}: {err}")
+        return
+    progress = job.get("progress") or {}
+    st.progress(min(1.0, float(progress.get("fraction") or 0.0)), text=f"split {job_id}: {job['state']}")
+    if job["state"] == "failed":
+        st.error(f"{job['error']['ename']}: {job['error']['evalue']}")
+    elif job["state"] == "done":
+        result = job.get("result") or {}
+        output = st.session_state.get("dataset.split.output", "")
+        st.success(f"{result.get('segments', 0)} segments, {result.get('copied', 0)} files copied whole, "
+                   f"{len(result.get('failed', []))} failed. Scan {output} to use them.")
+    else:
+        st.button("Refresh", key="dataset.split.refresh")
+
+
+def default_dataset_file(dataset: Dataset) -> str:
+    """Where Save suggests writing: the current file, or dataset.json in the scanned folder."""
+    return state.current_path() or str(Path(dataset.audio_folder()) / "dataset.json")

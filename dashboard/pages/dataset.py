@@ -1,0 +1,162 @@
+"""Dataset: open or scan, set the trigger word and prompt options, edit the samples, save.
+
+The working dataset lives in `st.session_state` (dashboard.components.dataset_state) and every
+edit is written back into it on the run it happens, so nothing is lost on a rerun or a page
+change; "unsaved changes" shows until it is saved. The training prompt shown per sample comes from
+`shared.prompt`, the same function preprocessing uses.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components import dataset_state as state
+from dashboard.components.dataset_panels import (
+    default_dataset_file,
+    render_csv,
+    render_sample_editor,
+    render_split,
+)
+from dashboard.components.dataset_table import COLUMN_ORDER, apply_frame, column_config, samples_frame
+from dashboard.forms import settings_form
+from dashboard.workflow import mark_done
+from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
+from shared.dataset_scan import rescan, scan_folder
+from shared.errors import SettingsError, StudioError
+from shared.labels import LANGUAGE_NAMES, LANGUAGES
+
+NO_OVERRIDE = "(each sample's own)"
+
+
+def demo_dataset_file() -> str:
+    """The demo dataset's file, offered when nothing was opened yet."""
+    root = os.environ.get("ACESTEP_DEMO_ROOT") or "./demo_assets"
+    return str(Path(root).absolute() / "dataset" / "dataset.json")
+
+
+def render_open() -> None:
+    """Open a dataset file, or scan a folder into a new one (or into the open one, keeping labels)."""
+    working = state.current()
+    tab_open, tab_scan = st.tabs(["Open a dataset file", "Scan a folder"])
+    with tab_open:
+        path = st.text_input("Dataset file", state.current_path() or demo_dataset_file(), key="dataset.open.path")
+        if st.button("Open", key="dataset.open"):
+            try:
+                state.replace_dataset(load_dataset(path), str(Path(path).absolute()))
+                st.session_state.pop("dataset.problems", None)
+                st.rerun()
+            except StudioError as err:
+                st.error(str(err))
+    with tab_scan:
+        default = str(working.audio_folder()) if working else ""
+        folder = st.text_input("Audio folder (searched recursively, sidecars read)", default,
+                               key="dataset.scan.folder")
+        same = working is not None and folder and Path(folder).absolute() == working.audio_folder()
+        keep = st.checkbox("Keep the labels of the open dataset", value=True, key="dataset.scan.keep",
+                           disabled=not same, help="Rescan: new files join, known files keep their labels")
+        if st.button("Scan", key="dataset.scan", disabled=not folder):
+            _scan(folder, working if (same and keep) else None)
+
+
+def _scan(folder: str, keep_from: Dataset | None) -> None:
+    try:
+        with st.spinner(f"Scanning {folder}..."):
+            result = rescan(keep_from) if keep_from is not None else scan_folder(folder)
+    except StudioError as err:
+        st.error(str(err))
+        return
+    if keep_from is not None:
+        state.replace_dataset(result.dataset, state.current_path())
+        state.changed()
+    else:
+        state.replace_dataset(result.dataset, None)
+    st.session_state["dataset.problems"] = [{"file": p.path, "problem": p.reason} for p in result.problems]
+    st.rerun()
+
+
+def render_summary(dataset: Dataset) -> None:
+    """Counts, the scan's problems, and Save."""
+    samples = dataset.samples
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Samples", len(samples))
+    c2.metric("Audio", f"{sum(s.duration for s in samples) / 60:.1f} min")
+    c3.metric("Labeled", f"{sum(1 for s in samples if s.labeled)}/{len(samples)}")
+    c4.metric("Instrumental", sum(1 for s in samples if s.is_instrumental))
+    problems = st.session_state.get("dataset.problems") or []
+    if problems:
+        with st.expander(f"{len(problems)} file(s) could not be used", expanded=True):
+            st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+    c1, c2 = st.columns([4, 1])
+    target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.version()}")
+    c2.write("")
+    if c2.button("Save", key="dataset.save", type="primary"):
+        try:
+            saved = save_dataset(dataset, target)
+        except StudioError as err:
+            st.error(str(err))
+        else:
+            state.replace_dataset(saved, str(Path(target).absolute()))
+            if saved.samples:
+                mark_done("Dataset")
+            st.session_state["dataset.saved_message"] = f"Saved {len(saved.samples)} samples to {target}."
+            st.rerun()
+    if message := st.session_state.pop("dataset.saved_message", None):
+        st.success(message)
+    elif state.is_dirty():
+        st.caption("Unsaved changes.")
+
+
+def render_options(dataset: Dataset) -> None:
+    """Name, trigger word, tag position, genre ratio and seed (from the registry), language override."""
+    st.subheader("Prompt options")
+    key = f"dataset.options.{state.version()}"
+    values = settings_form(DatasetOptions, dataset.options.to_dict(), key=key, exclude=("language_override",))
+    choices = (NO_OVERRIDE, *LANGUAGES)
+    current = dataset.options.language_override or NO_OVERRIDE
+    chosen = st.selectbox("Language override", choices, index=choices.index(current), key=f"{key}.language",
+                          format_func=lambda c: c if c == NO_OVERRIDE else f"{c} · {LANGUAGE_NAMES[c]}",
+                          help=DatasetOptions.spec("language_override").help)
+    values["language_override"] = None if chosen == NO_OVERRIDE else chosen
+    try:
+        options = DatasetOptions.from_dict(values)
+    except SettingsError as err:
+        st.error(str(err))
+        return
+    if options != dataset.options:
+        dataset.options = options
+        state.changed(external=False)
+    if options.tag_position == "replace" and options.trigger_word:
+        st.warning("Tag position 'replace' trains every sample with the trigger word alone: captions are dropped.")
+
+
+def render_table(dataset: Dataset) -> None:
+    """Every sample in an editable table; edits go back into the working dataset at once."""
+    st.subheader("Samples")
+    if not dataset.samples:
+        st.info("No audio files in this dataset.")
+        return
+    edited = st.data_editor(
+        samples_frame(dataset), key=f"dataset.editor.{state.version()}", column_config=column_config(),
+        column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch",
+        height=min(38 + 35 * len(dataset.samples), 520),
+    )
+    if apply_frame(dataset, edited):
+        state.changed(external=False)
+        st.rerun()  # show the new training prompts at once
+
+
+st.title("Dataset")
+render_open()
+working = state.current()
+if working is None:
+    st.info("Open a dataset file, or scan a folder of audio to start one.")
+    st.stop()
+render_summary(working)
+render_options(working)
+render_table(working)
+render_sample_editor(working)
+render_csv(working)
+render_split(working)
