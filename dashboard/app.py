@@ -17,6 +17,7 @@ HERE = Path(__file__).parent
 # (title, file under dashboard/, icon). Each feature adds its page here, in workflow order.
 PAGES = [
     ("Service", "pages/service.py", ":material/dns:"),
+    ("Dataset", "pages/dataset.py", ":material/library_music:"),
 ]
 
 st.set_page_config(page_title="ACE-Step LoRA Studio", page_icon=":material/graphic_eq:", layout="wide")
