@@ -13,10 +13,10 @@ import numpy as np
 import pyloudnorm
 
 from shared.errors import AudioError
+from shared.preprocess_settings import NORMALIZE_MODES
 
 log = logging.getLogger(__name__)
 
-NORMALIZE_MODES = ("none", "peak", "lufs", "peak_lufs")
 MIN_LUFS_SECONDS = 0.4  # one BS.1770 gating block
 
 
