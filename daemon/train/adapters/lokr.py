@@ -1,0 +1,122 @@
+"""LoKr and LoHa through LyCORIS, saved in the LyCORIS form ACE-Step tools load
+(`lokr_weights.safetensors` + `lokr_config.json`; `loha_*` for LoHa).
+
+LyCORIS picks its targets from class attributes of LycorisNetwork (global state), so they are set
+under a lock to this adapter's exact module names right before the network is built.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from daemon.train.adapters import matching_modules
+from daemon.train.adapters.lora import header_metadata
+from shared.errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+_PRESET_LOCK = threading.Lock()
+
+
+def weights_file(algo: str) -> str:
+    return f"{algo}_weights.safetensors"
+
+
+def config_file(algo: str) -> str:
+    return f"{algo}_config.json"
+
+
+class LycorisAdapter:
+    def __init__(self, algo: str, linear_dim: int, linear_alpha: int, factor: int, decompose_both: bool,
+                 use_tucker: bool, dropout: float, targets: list[str]) -> None:
+        if algo not in ("lokr", "loha"):
+            raise TrainingError(f"LyCORIS algo must be lokr or loha, got {algo!r}")
+        self.kind = algo
+        self.config = {
+            "algo": algo, "linear_dim": linear_dim, "linear_alpha": linear_alpha, "factor": factor,
+            "decompose_both": decompose_both, "use_tucker": use_tucker, "dropout": dropout,
+            "target_modules": list(targets),
+        }
+        self.network = None
+
+    @classmethod
+    def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
+        """A saved LoKr/LoHa rebuilt from its config and loaded onto `decoder`."""
+        for algo in ("lokr", "loha"):
+            if (folder / config_file(algo)).is_file():
+                config = json.loads((folder / config_file(algo)).read_text())
+                break
+        else:
+            raise TrainingError(f"{folder}: no adapter_config.json, lokr_config.json or loha_config.json")
+        adapter = cls(config["algo"], config["linear_dim"], config["linear_alpha"], config["factor"],
+                      config["decompose_both"], config["use_tucker"], 0.0, config["target_modules"])
+        adapter.inject(decoder)
+        adapter.load(folder)
+        weight = next(iter(decoder.parameters()))
+        adapter.to(weight.device, weight.dtype)
+        return adapter
+
+    def inject(self, decoder: nn.Module) -> nn.Module:
+        from lycoris import LycorisNetwork
+
+        names = matching_modules(decoder, self.config["target_modules"])
+        logging.getLogger("LyCORIS").setLevel(logging.WARNING)  # it logs every construction at INFO
+        with _PRESET_LOCK:
+            LycorisNetwork.apply_preset({
+                "enable_conv": False, "target_module": [], "target_name": names, "module_algo_map": {},
+                "name_algo_map": {}, "lora_prefix": "lycoris", "use_fnmatch": True, "exclude_name": [],
+            })
+            self.network = LycorisNetwork(
+                decoder, multiplier=1.0, lora_dim=self.config["linear_dim"],
+                alpha=self.config["linear_alpha"], dropout=self.config["dropout"],
+                network_module=self.config["algo"], factor=self.config["factor"],
+                decompose_both=self.config["decompose_both"], use_tucker=self.config["use_tucker"],
+                warn_on_unmatched=False,
+            )
+        if len(self.network.loras) != len(names):
+            raise TrainingError(f"LyCORIS wrapped {len(self.network.loras)} of {len(names)} target modules")
+        self.network.apply_to()
+        self.network.requires_grad_(True)
+        return decoder
+
+    def _net(self):
+        if self.network is None:
+            raise TrainingError(f"the {self.kind} adapter is not injected yet")
+        return self.network
+
+    def trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self._net().named_parameters() if p.requires_grad]
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> None:
+        # LyCORIS builds its modules on the CPU; left there, training crawls (SEED_CHANGELOG trap).
+        self._net().to(device=device, dtype=dtype)
+
+    def train(self, mode: bool = True) -> None:
+        """The network is not a child of the decoder, so decoder.train()/eval() does not reach it."""
+        self._net().train(mode)
+
+    def save(self, folder: Path, metadata: dict) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = folder / weights_file(self.kind)
+        config = folder / config_file(self.kind)
+        self._net().save_weights(str(weights), None, header_metadata({**metadata, **self.config}))
+        config.write_text(json.dumps({**self.config, **metadata}, indent=2, sort_keys=True, default=str))
+        return [config, weights]
+
+    def load(self, folder: Path) -> None:
+        state = load_file(str(folder / weights_file(self.kind)))
+        missing, unexpected = self._net().load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise TrainingError(
+                f"{folder / weights_file(self.kind)} does not fit this adapter: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
+
+    def set_strength(self, strength: float) -> None:
+        self._net().set_multiplier(strength)

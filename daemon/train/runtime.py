@@ -1,0 +1,116 @@
+"""What the loop sets up before the first step: Fabric, precision, seeding, the decoder's
+performance switches (gradient checkpointing, compile) and the pre-flight report.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared.errors import TrainingError
+from shared.train_settings import TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and torch (all devices) from one seed."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16-mixed on CUDA with bf16, 16-mixed on older CUDA and MPS, 32-true on CPU."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if device.type == "mps":
+        return "16-mixed"
+    return "32-true"
+
+
+def adapter_dtype(precision: str) -> torch.dtype:
+    """Adapter weights train in float32 except under bf16-true, where everything is bf16."""
+    return torch.bfloat16 if precision == "bf16-true" else torch.float32
+
+
+def make_fabric(settings: TrainSettings, device: torch.device):
+    """A Fabric for the model's device; strategy from the settings (a later DDP issue sets it)."""
+    from lightning.fabric import Fabric
+
+    precision = resolve_precision(settings.precision, device)
+    accelerator = {"cuda": "cuda", "mps": "mps", "xpu": "auto"}.get(device.type, "cpu")
+    devices: Any = [device.index or 0] if device.type == "cuda" else 1
+    fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision, strategy=settings.strategy)
+    return fabric, precision
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.decoder.parameters()).device
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    return next(model.decoder.parameters()).dtype
+
+
+def enable_gradient_checkpointing(decoder: nn.Module) -> None:
+    """Checkpoint the decoder's layers; its input is made to require grad first, so the checkpointed
+    layers see a graph even though every base weight is frozen (the crash PEFT users met)."""
+    first = _first_input_module(decoder)
+    first.register_forward_hook(lambda _m, _inp, out: _require_grad(out))
+    if hasattr(decoder, "gradient_checkpointing_enable"):
+        decoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif hasattr(decoder, "gradient_checkpointing"):
+        decoder.gradient_checkpointing = True
+    else:
+        raise TrainingError("this decoder does not support gradient checkpointing; turn it off")
+
+
+def _first_input_module(decoder: nn.Module) -> nn.Module:
+    module = getattr(decoder, "proj_in", None)
+    if module is None:
+        module = next(iter(decoder.children()))
+    return module
+
+
+def _require_grad(output: Any) -> Any:
+    if isinstance(output, torch.Tensor) and output.is_floating_point():
+        output.requires_grad_(True)
+    return output
+
+
+def maybe_compile(decoder: nn.Module, settings: TrainSettings, device: torch.device,
+                  notes: list[str]) -> nn.Module:
+    """torch.compile where it is safe: never with PEFT (it crashes on torch >= 2.7 + CUDA), and only
+    when asked (it is off by default, and slow to warm up on CPU)."""
+    if not settings.compile:
+        return decoder
+    if settings.adapter_type in ("lora", "dora"):
+        notes.append("torch.compile skipped: it crashes with PEFT adapters")
+        return decoder
+    notes.append(f"torch.compile on {device.type}")
+    return torch.compile(decoder)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def memory_estimate_mb(decoder: nn.Module, trainable: int, settings: TrainSettings, hidden: int,
+                       layers: int, max_frames: int) -> float:
+    """A rough upper estimate of training memory: weights, adapter + gradients + optimizer state,
+    and activations (fewer with gradient checkpointing)."""
+    weights = sum(p.numel() * p.element_size() for p in decoder.parameters())
+    adapter = trainable * 4 * (1 + 1 + 2)
+    frames = min(max_frames, settings.crop_frames or max_frames)
+    tokens = settings.batch_size * math.ceil(frames / 2)
+    per_layer = tokens * hidden * 2 * 24  # ~24 saved activations of hidden width per layer, 2 bytes
+    activations = per_layer * (2 if settings.gradient_checkpointing else max(layers, 1))
+    return (weights + adapter + activations) / 2**20
