@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # Export order; import reads the same names (and the aliases below).
 COLUMNS = ("file", "caption", "genre", "lyrics", "bpm", "keyscale", "timesignature", "language",
-           "instrumental", "prompt_override", "custom_tag")
+           "instrumental", "prompt_override", "custom_tag", "labeled")
 ALIASES = {
     "file": ("file", "filename", "file_name", "path", "audio", "audio_path", "filepath"),
     "caption": ("caption", "description", "prompt", "tags"),
@@ -51,6 +51,7 @@ ALIASES = {
     "instrumental": ("instrumental", "is_instrumental"),
     "prompt_override": ("prompt_override", "override"),
     "custom_tag": ("custom_tag", "trigger_word", "tag"),
+    "labeled": ("labeled", "labelled"),
 }
 _ALIAS_TO_COLUMN = {alias: column for column, names in ALIASES.items() for alias in names}
 
@@ -66,6 +67,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "instrumental": ("is_instrumental", parse_bool),
     "prompt_override": ("prompt_override", parse_prompt_override),
     "custom_tag": ("custom_tag", str.strip),
+    "labeled": ("labeled", parse_bool),
 }
 
 
@@ -136,7 +138,8 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
     if "file" not in columns.values():
         raise DatasetError(f"{path_str}: no file column; the header needs one of "
                            f"{', '.join(ALIASES['file'][:3])} (found: {', '.join(rows[0])})")
-    report.columns = [c for c in columns.values()]
+    report.columns = list(columns.values())
+    headers = {column: rows[0][i].strip() for i, column in columns.items()}
     index = _SampleIndex(dataset)
     seen: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
@@ -151,7 +154,7 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
             report.issues.append(CsvIssue(number, "file", f"{sample.audio} was already set by row "
                                            f"{seen[sample.audio]}; this row wins"))
         seen[sample.audio] = number
-        _apply_row(sample, cells, number, report)
+        _apply_row(sample, cells, number, report, headers)
         report.matched += 1
     log.info("%s", report.summary())
     return report
@@ -172,7 +175,9 @@ def _map_header(header: list[str], report: CsvReport) -> dict[int, str]:
     return columns
 
 
-def _apply_row(sample: Sample, cells: dict[str, str], number: int, report: CsvReport) -> None:
+def _apply_row(sample: Sample, cells: dict[str, str], number: int, report: CsvReport,
+               headers: dict[str, str]) -> None:
+    """Set each parsed cell; a cell that does not parse is reported under the file's own header."""
     for column, cell in cells.items():
         if column == "file":
             continue
@@ -180,8 +185,8 @@ def _apply_row(sample: Sample, cells: dict[str, str], number: int, report: CsvRe
         try:
             setattr(sample, attribute, parse(cell))
         except LabelError as err:
-            report.issues.append(CsvIssue(number, column, str(err)))
-    if sample.caption or sample.genre:
+            report.issues.append(CsvIssue(number, headers[column], str(err)))
+    if "labeled" not in cells and (sample.caption or sample.genre):
         sample.labeled = True
 
 
@@ -242,6 +247,7 @@ def export_rows(dataset: Dataset) -> list[dict[str, str]]:
             "timesignature": s.timesignature, "language": s.language,
             "instrumental": "true" if s.is_instrumental else "false",
             "prompt_override": s.prompt_override or "", "custom_tag": s.custom_tag,
+            "labeled": "true" if s.labeled else "false",
         })
     return out
 
