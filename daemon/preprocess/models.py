@@ -69,8 +69,10 @@ class PreprocessModels:
 
 
 def _model_and_tokenizer(loaded: Any) -> tuple[Any, Any]:
+    """(model, tokenizer) from whatever the manager yields: a pair in either order, or an object."""
     if isinstance(loaded, tuple):
-        return loaded[0], loaded[1]
+        first, second = loaded[0], loaded[1]
+        return (first, second) if isinstance(first, torch.nn.Module) else (second, first)
     return loaded.model, loaded.tokenizer
 
 
