@@ -49,7 +49,6 @@ def run_split_audio(ctx: JobContext, settings: SplitAudioSettings) -> dict:
     done_s = 0.0
     for path, seconds in files:
         if ctx.stop_requested:
-            result["stopped"] = True
             break
         rel = path.relative_to(source).as_posix()
 
@@ -67,6 +66,7 @@ def run_split_audio(ctx: JobContext, settings: SplitAudioSettings) -> dict:
         ctx.progress(int(done_s), total_s, rel)
         for key, count in written.items():
             result[key] += count
+    result["stopped"] = ctx.stop_requested
     ctx.write_json("split_report.json", result)
     ctx.log(f"{result['segments']} segments from {len(files)} files, {result['copied']} copied whole, "
             f"{len(result['failed'])} failed")

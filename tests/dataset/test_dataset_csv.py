@@ -112,7 +112,8 @@ def test_empty_cells_clear_and_absent_columns_leave_values_alone(audio_folder, t
 def test_export_then_import_gives_back_the_same_dataset(audio_folder, tmp_path):
     dataset = scan_folder(audio_folder).dataset
     a, b, g = dataset.samples
-    a.caption, a.genre, a.bpm, a.keyscale, a.timesignature, a.language = "x, y; z\t\"q\"", "pop", 99, "Eb minor", "6", "fr"
+    a.caption, a.genre, a.bpm = "x, y; z\t\"q\"", "pop", 99
+    a.keyscale, a.timesignature, a.language = "Eb minor", "6", "fr"
     b.lyrics, b.is_instrumental, b.prompt_override, b.custom_tag = "l1\nl2, with comma", True, "caption", "t"
     g.genre, g.prompt_override, g.labeled = "folk", "genre", True
     a.labeled = b.labeled = True
