@@ -1,0 +1,150 @@
+"""The Dataset page through Streamlit's AppTest: open, edit in the table and one by one, options,
+CSV import, scan problems, split job, save; edits survive reruns and page changes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from daemon.dataset_demo import write_demo_dataset
+from shared.dataset import load_dataset
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+PAGE = "pages/dataset.py"
+
+
+@pytest.fixture
+def demo_file(tmp_path):
+    return write_demo_dataset(tmp_path / "demo")
+
+
+def open_page(monkeypatch, home, dataset_file=None) -> AppTest:
+    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    if dataset_file is not None:
+        at.text_input(key="dataset.open.path").set_value(str(dataset_file))
+        at.button(key="dataset.open").click().run()
+        assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    return at
+
+
+def editor(at: AppTest):
+    version = at.session_state["dataset.version"]
+    [table] = [d for d in at.data_editor if d.key == f"dataset.editor.{version}"]
+    return table, f"dataset.editor.{version}"
+
+
+def edit_cells(at: AppTest, rows: dict) -> None:
+    _, key = editor(at)
+    at.session_state[key] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception, at.exception
+
+
+def test_open_edit_a_cell_and_save(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    table, _ = editor(at)
+    assert len(table.value) == 8 and table.value.loc[0, "file"] == "instrumental/theme.wav"
+    assert table.value.loc[0, "training prompt"].startswith("demotone, ")
+
+    edit_cells(at, {0: {"caption": "edited in the table", "bpm": 101, "key": "F# minor"}})
+    table, _ = editor(at)
+    assert table.value.loc[0, "training prompt"] == "demotone, edited in the table"
+    assert any("Unsaved" in c.value for c in at.caption)
+
+    at.button(key="dataset.save").click().run()
+    assert not at.exception and any("Saved 8 samples" in s.value for s in at.success)
+    saved = load_dataset(demo_file).samples[0]
+    assert (saved.caption, saved.bpm, saved.keyscale) == ("edited in the table", 101, "F# minor")
+
+
+def test_edits_survive_reruns_and_a_page_change(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    edit_cells(at, {1: {"genre": "bolero"}})
+    at.run()
+    at.switch_page("pages/service.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert at.session_state["dataset.working"].samples[1].genre == "bolero"
+    table, _ = editor(at)
+    assert table.value.loc[1, "genre"] == "bolero"
+
+
+def test_options_change_the_training_prompt(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    key = f"dataset.options.{at.session_state['dataset.version']}"
+    at.text_input(key=f"{key}.trigger_word").set_value("newtag").run()
+    at.selectbox(key=f"{key}.tag_position").set_value("append").run()
+    at.selectbox(key=f"{key}.language").set_value("ja").run()
+    assert not at.exception
+    table, _ = editor(at)
+    assert table.value.loc[0, "training prompt"] == "cinematic instrumental theme, wide chords, newtag"
+    at.selectbox(key=f"{key}.tag_position").set_value("replace").run()
+    assert any("captions are dropped" in w.value for w in at.warning)
+    at.button(key="dataset.save").click().run()
+    options = load_dataset(demo_file).options
+    assert (options.trigger_word, options.tag_position, options.language_override) == ("newtag", "replace", "ja")
+
+
+def test_one_sample_editor_applies_and_shows_the_prompts(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    at.selectbox(key="dataset.pick").set_value(2).run()
+    assert at.get("audio"), "the sample's audio player is shown"
+    key = f"dataset.sample.{at.session_state['dataset.version']}.2"
+    at.text_area(key=f"{key}.lyrics").input("[verse]\nnew words")
+    at.checkbox(key=f"{key}.instr").check()
+    [apply] = [b for b in at.button if b.label == "Apply to this sample"]
+    apply.click().run()
+    assert not at.exception
+    sample = at.session_state["dataset.working"].samples[2]
+    assert sample.lyrics == "[verse]\nnew words" and sample.is_instrumental
+    assert any("[Instrumental]<|endoftext|>" in c.value for c in at.code)
+
+
+def test_csv_import_shows_the_row_report(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    csv = tmp_path / "fix.csv"
+    csv.write_text("File;Caption;BPM\nvocal/drive.wav;night drive;fast\nnope.wav;x;100\n", encoding="utf-8")
+    at.text_input(key="dataset.csv.path").set_value(str(csv)).run()
+    at.button(key="dataset.csv.import").click().run()
+    assert not at.exception
+    assert any("2 rows, 1 samples updated, 2 problem(s)" in w.value for w in at.warning)
+    report = [d.value for d in at.dataframe if "message" in d.value.columns][0]
+    assert list(report["row"]) == [2, 3] and list(report["column"]) == ["BPM", "file"]
+    table, _ = editor(at)
+    assert "night drive" in set(table.value["caption"])
+
+
+def test_scan_lists_unreadable_files(tmp_path, monkeypatch, demo_file):
+    (demo_file.parent / "broken.wav").write_bytes(b"not audio")
+    at = open_page(monkeypatch, tmp_path / "home")
+    at.text_input(key="dataset.scan.folder").set_value(str(demo_file.parent)).run()
+    at.button(key="dataset.scan").click().run()
+    assert not at.exception
+    problems = [d.value for d in at.dataframe if "problem" in d.value.columns][0]
+    assert list(problems["file"]) == ["broken.wav"]
+    assert len(editor(at)[0].value) == 8
+
+
+def test_split_without_a_daemon_says_so(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "no-daemon-home", demo_file)
+    at.button(key="dataset.split.run").click().run()
+    assert not at.exception
+    assert any("daemon is not running" in e.value for e in at.error)
+
+
+def test_split_submits_the_job_to_the_daemon(daemon, tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, daemon.home, demo_file)
+    at.radio(key="dataset.split.seconds").set_value(30.0).run()
+    at.button(key="dataset.split.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job_id = at.session_state["dataset.split.job"]
+    job = daemon.wait(job_id, timeout=30)
+    assert job["state"] == "done" and job["result"]["copied"] == 8
+    settings = json.loads((daemon.home / "runs" / job_id / "settings.json").read_text())["settings"]
+    assert settings["segment_seconds"] == 30.0 and settings["output_dir"].endswith("demo_30s")
