@@ -10,6 +10,7 @@ import importlib
 PLUGIN_MODULES = [
     "daemon.core_commands",
     "daemon.selftest",
+    "daemon.models.commands",
     "daemon.preprocess.job",
     "daemon.dataset_jobs",
 ]
