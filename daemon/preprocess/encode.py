@@ -4,7 +4,7 @@
   length with the overlap discarded, so memory stays flat with duration.
 - `encode_text(model, tokenizer, prompt)`: text encoder `last_hidden_state` [Lt, 1024] + mask.
 - `embed_lyrics(model, tokenizer, prompt)`: the token embedding table only [Ll, 1024] + mask.
-- `condition(dit, ...)`: `dit.encoder(...)` with one zero reference -> [L, H] + bool mask.
+- `condition(encoder, ...)`: the DiT's `model.encoder(...)`, one zero reference -> [L, H] + bool mask.
 - `context_latents(silence_latent, T)`: concat(silence[:T], ones) -> [T, 128].
 
 Everything runs under `torch.inference_mode()`; results come back on the CPU in float32.
@@ -117,11 +117,10 @@ def embed_lyrics(model: torch.nn.Module, tokenizer, prompt: str, max_tokens: int
 
 
 def condition(
-    dit: torch.nn.Module, text_hidden: torch.Tensor, text_mask: torch.Tensor,
+    encoder: torch.nn.Module, text_hidden: torch.Tensor, text_mask: torch.Tensor,
     lyric_hidden: torch.Tensor, lyric_mask: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`dit.encoder(...)` with one zero reference [1,1,64]: encoder_hidden_states [L, H] + bool mask [L]."""
-    encoder = dit.encoder
+    """The condition encoder (`model.encoder`) with one zero reference [1,1,64]: [L, H] + bool mask [L]."""
     device, dtype = module_device(encoder), module_dtype(encoder)
     refer = torch.zeros(1, 1, LATENT_CHANNELS, device=device, dtype=dtype)
     with torch.inference_mode():

@@ -7,6 +7,7 @@ knowing the manager's internals. `memory_snapshot` reports GPU (or process) memo
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 from typing import Any
@@ -18,43 +19,48 @@ log = logging.getLogger(__name__)
 
 
 class PreprocessModels:
-    """VAE, text encoder, DiT and silence latent of one checkpoint, loaded lazily by the manager."""
+    """VAE, text encoder + tokenizer, condition encoder and silence latent of the selected checkpoint."""
 
     def __init__(self, manager: Any) -> None:
         self.manager = manager
 
     @classmethod
     def from_services(cls, services: Any, checkpoint: str | None = None) -> "PreprocessModels":
-        manager = services.get("models")
+        """The daemon's manager (bound to its settings); `checkpoint` selects a DiT by name or path."""
+        from daemon.models.manager import manager_from
+
+        manager = manager_from(services)
         if checkpoint:
             manager.select(checkpoint)
         return cls(manager)
 
     @property
-    def name(self) -> str:
-        return str(self.manager.checkpoint_name())
+    def fingerprint(self) -> str:
+        """The selected DiT's fingerprint (selects the default checkpoint when none is)."""
+        return str(self.manager.fingerprint())
 
     @property
-    def fingerprint(self) -> str:
-        return str(self.manager.fingerprint())
+    def name(self) -> str:
+        self.manager.fingerprint()  # makes sure a checkpoint is selected
+        return str(self.manager.selected.name)
 
     @property
     def device(self) -> torch.device:
         return torch.device(self.manager.device)
 
     def vae(self) -> contextlib.AbstractContextManager:
-        """`with models.vae() as vae:` the VAE on the model device for the block."""
+        """`with models.vae() as vae:` the VAE on the compute device for the block."""
         return self.manager.use("vae")
 
     @contextlib.contextmanager
     def text_encoder(self) -> Iterator[tuple[Any, Any]]:
         """`with models.text_encoder() as (model, tokenizer):`."""
-        with self.manager.use("text_encoder") as loaded:
-            yield _model_and_tokenizer(loaded)
+        with self.manager.use("text_encoder") as model:
+            yield model, self.manager.get("tokenizer")
 
-    def dit(self) -> Any:
-        """The DiT; preprocessing only calls its condition encoder (`dit.encoder`)."""
-        return self.manager.get("dit")
+    def condition_encoder(self) -> contextlib.AbstractContextManager:
+        """`with models.condition_encoder() as encoder:` the DiT's condition encoder (`model.encoder`)."""
+        return self.manager.use("encoder")
 
     def silence_latent(self) -> torch.Tensor:
         """The silence latent [1, T_sil, 64]."""
@@ -64,16 +70,9 @@ class PreprocessModels:
         """Move components off the accelerator and empty its cache (two-pass mode between passes)."""
         for name in names:
             self.manager.offload(name)
+        gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _model_and_tokenizer(loaded: Any) -> tuple[Any, Any]:
-    """(model, tokenizer) from whatever the manager yields: a pair in either order, or an object."""
-    if isinstance(loaded, tuple):
-        first, second = loaded[0], loaded[1]
-        return (first, second) if isinstance(first, torch.nn.Module) else (second, first)
-    return loaded.model, loaded.tokenizer
 
 
 def memory_snapshot(device: torch.device | str) -> dict:

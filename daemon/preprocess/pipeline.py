@@ -61,14 +61,14 @@ def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
     ctx, settings = run.ctx, run.settings
     todo = run.plan.todo
     tiling = Tiling.from_seconds(settings.tile_seconds, settings.tile_overlap)
-    ctx.reset_progress_clock()
     failures = 0
     with ExitStack() as stack:
         vae = stack.enter_context(models.vae())
         text_model, tokenizer = stack.enter_context(models.text_encoder())
-        dit = models.dit()
+        encoder = stack.enter_context(models.condition_encoder())
         silence = models.silence_latent()
         ctx.event("memory", stage="models loaded", **memory_snapshot(models.device))
+        run.start_clock()
         stream = prefetch(todo, run.prepare, workers=settings.workers, ahead=settings.prefetch)
         try:
             for done, (item, prepared) in enumerate(stream, 1):
@@ -77,7 +77,7 @@ def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
                 else:
                     try:
                         half = first_stage(prepared, vae, text_model, tokenizer, tiling, settings)
-                        tensors = second_stage(half, dit, silence)
+                        tensors = second_stage(half, encoder, silence)
                         entry = write_sample(item.out_path, tensors, prepared.metadata)
                     except Exception as err:  # one file's failure never aborts the batch
                         failures = _count_failure(err, failures, run.written)

@@ -97,6 +97,11 @@ class PreprocessRun:
         log.warning("skipped %s: %s", item.audio_path, reason)
         self.maybe_write_manifest()
 
+    def start_clock(self) -> None:
+        """Start timing now (after the models loaded): rate and ETA count encoding only."""
+        self.started = time.monotonic()
+        self.ctx.reset_progress_clock()
+
     @property
     def processed(self) -> int:
         return self.written + len(self.errors)

@@ -33,9 +33,10 @@ def first_stage(prepared: Prepared, vae: torch.nn.Module, text_model: torch.nn.M
             "lyric_hidden": lyric_hidden, "lyric_mask": lyric_mask}
 
 
-def second_stage(half: dict[str, torch.Tensor], dit: torch.nn.Module, silence: torch.Tensor) -> dict[str, torch.Tensor]:
+def second_stage(half: dict[str, torch.Tensor], encoder: torch.nn.Module,
+                 silence: torch.Tensor) -> dict[str, torch.Tensor]:
     """The five training tensors (ACESTEP_INTERFACE.md section 4 step 7) from a first-stage result."""
-    hidden, mask = condition(dit, half["text_hidden"], half["text_mask"], half["lyric_hidden"], half["lyric_mask"])
+    hidden, mask = condition(encoder, half["text_hidden"], half["text_mask"], half["lyric_hidden"], half["lyric_mask"])
     frames = half["target_latents"].shape[0]
     return {
         "target_latents": half["target_latents"], "attention_mask": torch.ones(frames),

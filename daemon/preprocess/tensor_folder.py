@@ -124,6 +124,7 @@ def write_sample(path: str | os.PathLike, tensors: dict[str, Any], metadata: dic
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file(clean, str(tmp), metadata=header)
+        os.chmod(tmp, 0o644)  # safetensors creates 0600 files; tensor folders are meant to be shared
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         sha = file_sha256(tmp)

@@ -32,7 +32,6 @@ def run_two_passes(run: PreprocessRun, models: PreprocessModels) -> bool:
     """Pass 1, free its models, pass 2; True when stopped early (intermediates stay for a rerun)."""
     pass1_dir = run.plan.output_dir / PASS1_DIR
     pass1_dir.mkdir(exist_ok=True)
-    run.ctx.reset_progress_clock()
     ready, stopped = _pass_one(run, models, pass1_dir)
     run.ctx.event("memory", stage="after pass 1, before freeing", **memory_snapshot(models.device))
     models.release("vae", "text_encoder")
@@ -57,6 +56,7 @@ def _pass_one(run: PreprocessRun, models: PreprocessModels, pass1_dir: Path) -> 
         vae = stack.enter_context(models.vae())
         text_model, tokenizer = stack.enter_context(models.text_encoder())
         run.ctx.event("memory", stage="pass 1 models loaded", **memory_snapshot(models.device))
+        run.start_clock()
         stream = prefetch(missing, run.prepare, workers=settings.workers, ahead=settings.prefetch)
         try:
             for item, prepared in stream:
@@ -81,17 +81,22 @@ def _pass_one(run: PreprocessRun, models: PreprocessModels, pass1_dir: Path) -> 
 
 def _pass_two(run: PreprocessRun, models: PreprocessModels, ready: list[WorkItem], pass1_dir: Path) -> bool:
     """Condition encoder for every pass-1 result; writes the final file and drops the intermediate."""
-    dit = models.dit()
-    silence = models.silence_latent()
-    run.ctx.event("memory", stage="pass 2 model loaded", **memory_snapshot(models.device))
-    total = 2 * len(run.plan.todo)
+    with models.condition_encoder() as encoder:
+        silence = models.silence_latent()
+        run.ctx.event("memory", stage="pass 2 model loaded", **memory_snapshot(models.device))
+        return _finish_all(run, encoder, silence, ready, pass1_dir)
+
+
+def _finish_all(run: PreprocessRun, encoder, silence: torch.Tensor, ready: list[WorkItem], pass1_dir: Path) -> bool:
+    """Each intermediate to its final file, in dataset order; True when stopped before the last."""
     done = len(run.plan.todo)
+    total = done + len(ready)
     for item in ready:
         done += 1
         path = pass1_dir / item.name
         try:
             half, metadata = _load_intermediate(path)
-            tensors = second_stage(half, dit, silence)
+            tensors = second_stage(half, encoder, silence)
             entry = write_sample(item.out_path, tensors, metadata)
         except Exception as err:  # one file's failure never aborts the batch
             run.fail(item, err)
