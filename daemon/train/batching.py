@@ -11,7 +11,7 @@ the same order and skips the batches already done.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -51,6 +51,30 @@ class Batch:
             encoder_attention_mask=move(self.encoder_attention_mask, False),
             context_latents=move(self.context_latents, True),
         )
+
+
+class FolderSamples:
+    """A tensor folder (daemon.preprocess.tensor_folder) as a SampleSource: each sample is read once
+    and kept in memory while the total stays under `cache_mb`; beyond that it is read per use."""
+
+    def __init__(self, folder: Any, cache_mb: float = 4096.0) -> None:
+        self.folder = folder
+        self.cache_bytes = cache_mb * 2**20
+        self._cache: dict[int, dict] = {}
+        self._cached_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index in self._cache:
+            return self._cache[index]
+        sample = self.folder.load(index)
+        size = sum(v.numel() * v.element_size() for v in sample.values() if isinstance(v, torch.Tensor))
+        if self._cached_bytes + size <= self.cache_bytes:
+            self._cache[index] = sample
+            self._cached_bytes += size
+        return sample
 
 
 def split_validation(n: int, share: float, seed: int) -> tuple[list[int], list[int]]:

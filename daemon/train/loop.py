@@ -16,7 +16,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -65,7 +65,8 @@ class Draws:
         device = batch.target_latents.device
         t = sampler.sample(batch.size, device)
         drop = cfg_dropout_mask(batch.size, cfg_dropout)
-        noise = torch.randn(batch.target_latents.shape, device=device)
+        # Padded frames get no noise: x_t is then zero there, as the decoder's own odd-length padding.
+        noise = torch.randn(batch.target_latents.shape, device=device) * batch.attention_mask.unsqueeze(-1)
         return cls(t, noise, drop)
 
 
@@ -83,6 +84,23 @@ def flow_matching_losses(decoder: Any, batch: batching.Batch, draws: Draws, null
         context_latents=batch.context_latents,
     )[0]
     return per_sample_loss(prediction, draws.noise - x0, batch.attention_mask)
+
+
+def accumulate_gradients(fabric: Any, module: Any, micro_batches: Iterable[batching.Batch], count: int,
+                         group_samples: int, draw: Callable[[batching.Batch], Draws],
+                         null_condition_emb: torch.Tensor, dtype: torch.dtype,
+                         settings: TrainSettings) -> torch.Tensor:
+    """Backward over one optimizer step's micro-batches; the gradient is that of the mean per-sample
+    loss over all `group_samples`, however they are split. Returns the summed (weighted) losses."""
+    loss_sum = torch.zeros((), device=null_condition_emb.device)
+    for position, batch in enumerate(micro_batches):
+        draws = draw(batch)
+        losses = flow_matching_losses(module, batch, draws, null_condition_emb, dtype)
+        losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma)
+        with fabric.no_backward_sync(module, enabled=fabric.world_size > 1 and position < count - 1):
+            fabric.backward(losses.sum() / group_samples)
+        loss_sum += losses.detach().sum()
+    return loss_sum
 
 
 class Policies:
@@ -200,15 +218,11 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
                     continue  # done before the resume
                 started = time.perf_counter()
                 group_samples = sum(len(batches[i]) for i in group)
-                loss_sum = torch.zeros((), device=device)
-                for position in group:
-                    batch = batching.load_batch(samples, batches[position], settings.crop_frames).to(device, dtype)
-                    draws = Draws.sample(batch, sampler, settings.cfg_dropout)
-                    losses = flow_matching_losses(module, batch, draws, null_condition_emb, dtype)
-                    losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma)
-                    with fabric.no_backward_sync(module, enabled=fabric.world_size > 1 and position != group[-1]):
-                        fabric.backward(losses.sum() / group_samples)
-                    loss_sum += losses.detach().sum()
+                micro_batches = (batching.load_batch(samples, batches[i], settings.crop_frames).to(device, dtype)
+                                 for i in group)
+                loss_sum = accumulate_gradients(
+                    fabric, module, micro_batches, len(group), group_samples,
+                    lambda b: Draws.sample(b, sampler, settings.cfg_dropout), null_condition_emb, dtype, settings)
                 grad_norm = fabric.clip_gradients(module, optimizer, max_norm=settings.max_grad_norm or math.inf,
                                                   error_if_nonfinite=False)
                 loss = float(loss_sum) / group_samples
@@ -326,7 +340,7 @@ def validation_loss(module: Any, adapter: Adapter, samples: batching.SampleSourc
                 sample[key] = sample[key][: settings.crop_frames]
         batch = batching.collate([sample]).to(device, dtype)
         t = sampler.sample(1, generator=generator).to(device)
-        noise = torch.randn(batch.target_latents.shape, generator=generator).to(device)
+        noise = torch.randn(batch.target_latents.shape, generator=generator).to(device) * batch.attention_mask[..., None]
         draws = Draws(t, noise, torch.zeros(1, dtype=torch.bool))
         total += float(flow_matching_losses(module, batch, draws, null_condition_emb, dtype).sum())
     module.train()

@@ -1,0 +1,150 @@
+"""Resume loses nothing: 2N steps straight equal N steps, stop, resume, N steps, bit for bit on CPU;
+a kill during a save leaves the previous checkpoint resumable; a changed run is refused."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from daemon.train.loop import train
+from daemon.train.policies import list_checkpoints
+from shared.errors import TrainingError
+
+from .conftest import RecordingReporter, small_settings, write_tensor_folder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _resume_settings(adapter_type: str, **changes):
+    # Everything random or stateful on: adapter dropout, CFG dropout, crops, warm-up + cosine, clipping.
+    return small_settings(**{
+        "adapter_type": adapter_type, "dropout": 0.1, "cfg_dropout": 0.3, "crop_frames": 28,
+        "scheduler": "cosine", "warmup_steps": 2, "epochs": 3, "batch_size": 2, "max_grad_norm": 0.5,
+        "best_warmup_epochs": 100, **changes})
+
+
+def _final_weights(run_dir: Path, adapter_type: str) -> dict[str, torch.Tensor]:
+    name = "adapter_model.safetensors" if adapter_type == "lora" else f"{adapter_type}_weights.safetensors"
+    return load_file(str(run_dir / "final" / name))
+
+
+def _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at):
+    settings = _resume_settings(adapter_type)
+    straight = train(settings, fresh_model(), samples, tmp_path / "straight", RecordingReporter())
+    first = train(settings, fresh_model(), samples, tmp_path / "first", RecordingReporter(),
+                  should_stop=lambda step: step >= stop_at)
+    assert first["outcome"] == "stopped" and first["global_step"] == stop_at
+    reporter = RecordingReporter()
+    second = train(settings.replace(resume_from=first["last_checkpoint"]), fresh_model(), samples,
+                   tmp_path / "second", reporter)
+    assert reporter.of("resumed")[0]["step"] == stop_at
+    assert second["global_step"] == straight["global_step"] == 12
+    return straight, first, second
+
+
+@pytest.mark.parametrize("adapter_type,stop_at,where", [
+    ("lora", 4, "epoch_1"),  # 4 steps per epoch: a stop at the end of epoch 1
+    ("lora", 6, "step_6"),   # in the middle of epoch 2
+    ("lokr", 6, "step_6"),
+])
+def test_stop_and_resume_is_bitwise_identical(fresh_model, samples, tmp_path, adapter_type, stop_at, where):
+    straight, first, _ = _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at)
+    assert Path(first["last_checkpoint"]).name == where
+    a, b = _final_weights(tmp_path / "straight", adapter_type), _final_weights(tmp_path / "second", adapter_type)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert straight["last_loss"] == pytest.approx(_last_loss(tmp_path / "second"), abs=0)
+
+
+def _last_loss(run_dir: Path) -> float:
+    import json
+
+    points = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [p for p in points if "loss" in p][-1]["loss"]
+
+
+def test_resume_refuses_weights_that_differ_from_the_saved_ones(fresh_model, samples, tmp_path):
+    settings = _resume_settings("lora")
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 2)
+    weights_path = Path(first["last_checkpoint"]) / "adapter_model.safetensors"
+    weights = load_file(str(weights_path))
+    key = next(iter(weights))
+    weights[key] = weights[key] + 1e-3
+    save_file(weights, str(weights_path))
+    with pytest.raises(TrainingError, match="differ from the saved ones"):
+        train(settings.replace(resume_from=first["last_checkpoint"]), fresh_model(), samples, tmp_path / "b",
+              RecordingReporter())
+
+
+def test_strict_resume_refuses_changed_optimizer_settings(fresh_model, samples, tmp_path):
+    settings = _resume_settings("lora", epochs=1)
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 2)
+    changed = settings.replace(resume_from=first["last_checkpoint"], learning_rate=5e-3, strict_resume=True)
+    with pytest.raises(TrainingError, match="learning_rate"):
+        train(changed, fresh_model(), samples, tmp_path / "b", RecordingReporter())
+    with pytest.raises(TrainingError, match="rank"):
+        train(changed.replace(strict_resume=False, rank=8), fresh_model(), samples, tmp_path / "c",
+              RecordingReporter())
+    done = train(changed.replace(strict_resume=False), fresh_model(), samples, tmp_path / "d", RecordingReporter())
+    assert done["outcome"] == "completed"
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys, time
+    import daemon.train.state as state
+    from daemon.preprocess.tensor_folder import open_tensor_folder
+    from daemon.train.batching import FolderSamples
+    from daemon.train.loop import train
+    sys.path.insert(0, {tests!r})
+    from conftest import RecordingReporter, load_dit, small_settings
+
+    real_save, calls = state.save_file, []
+    def slow_save(tensors, path, metadata=None):
+        calls.append(path)
+        real_save(tensors, path, metadata=metadata)
+        if len(calls) == 2:  # the second checkpoint: stop half-way through writing it
+            print("SAVING", flush=True)
+            time.sleep(120)
+    state.save_file = slow_save
+    samples = FolderSamples(open_tensor_folder({tensors!r}))
+    train(small_settings(save_every_steps=1, epochs=3), load_dit({dit!r}), samples, {run!r}, RecordingReporter())
+""")
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_resumable(fresh_model, samples, dit_dir, tmp_path):
+    tensors = write_tensor_folder(tmp_path / "tensors", samples)
+    run = tmp_path / "run"
+    script = KILLED_RUN.format(tests=str(Path(__file__).parent), tensors=str(tensors), dit=str(dit_dir),
+                               run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        line = b""
+        while time.monotonic() < deadline and b"SAVING" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+        assert b"SAVING" in line, "the child never reached its second save"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    checkpoints = run / "checkpoints"
+    assert [p.name for p in list_checkpoints(checkpoints)] == ["step_1"]
+    assert any(p.name.startswith(".tmp-step_2") for p in checkpoints.iterdir())  # the half-written one
+    resumed = train(small_settings(save_every_steps=1, epochs=3, resume_from=str(checkpoints / "step_1")),
+                    fresh_model(), samples, tmp_path / "resumed", RecordingReporter())
+    assert resumed["outcome"] == "completed" and resumed["global_step"] == 12
