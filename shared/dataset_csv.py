@@ -17,22 +17,13 @@ import io
 import logging
 import os
 import posixpath
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from shared.dataset import Dataset, Sample, write_text_atomic
 from shared.errors import DatasetError
-from shared.labels import (
-    LabelError,
-    parse_bool,
-    parse_bpm,
-    parse_keyscale,
-    parse_language,
-    parse_prompt_override,
-    parse_timesignature,
-)
+from shared.labels import FIELD_PARSERS, LabelError
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +46,8 @@ ALIASES = {
 }
 _ALIAS_TO_COLUMN = {alias: column for column, names in ALIASES.items() for alias in names}
 
-# column -> (sample attribute, parser from cell text)
-_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "caption": ("caption", str.strip),
-    "genre": ("genre", str.strip),
-    "lyrics": ("lyrics", lambda text: text.strip()),
-    "bpm": ("bpm", parse_bpm),
-    "keyscale": ("keyscale", parse_keyscale),
-    "timesignature": ("timesignature", parse_timesignature),
-    "language": ("language", parse_language),
-    "instrumental": ("is_instrumental", parse_bool),
-    "prompt_override": ("prompt_override", parse_prompt_override),
-    "custom_tag": ("custom_tag", str.strip),
-    "labeled": ("labeled", parse_bool),
-}
+# CSV column -> Sample attribute (parsed by shared.labels.FIELD_PARSERS)
+ATTRIBUTE = {column: column for column in COLUMNS if column != "file"} | {"instrumental": "is_instrumental"}
 
 
 @dataclass(frozen=True)
@@ -181,9 +160,9 @@ def _apply_row(sample: Sample, cells: dict[str, str], number: int, report: CsvRe
     for column, cell in cells.items():
         if column == "file":
             continue
-        attribute, parse = _FIELDS[column]
+        attribute = ATTRIBUTE[column]
         try:
-            setattr(sample, attribute, parse(cell))
+            setattr(sample, attribute, FIELD_PARSERS[attribute](cell))
         except LabelError as err:
             report.issues.append(CsvIssue(number, headers[column], str(err)))
     if "labeled" not in cells and (sample.caption or sample.genre):

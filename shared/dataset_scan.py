@@ -18,19 +18,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from shared.dataset import Dataset, DatasetOptions, Sample, rebase
 from shared.errors import DatasetError
-from shared.labels import (
-    LabelError,
-    parse_bool,
-    parse_bpm,
-    parse_keyscale,
-    parse_language,
-    parse_prompt_override,
-    parse_timesignature,
-)
+from shared.labels import FIELD_PARSERS, LabelError
 
 log = logging.getLogger(__name__)
 
@@ -186,14 +177,9 @@ def _read_text(path: Path, problems: list[str]) -> str | None:
         return None
 
 
-_JSON_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "bpm": parse_bpm, "keyscale": parse_keyscale, "key": parse_keyscale,
-    "timesignature": parse_timesignature, "time_signature": parse_timesignature,
-    "language": parse_language, "is_instrumental": parse_bool, "instrumental": parse_bool,
-    "prompt_override": parse_prompt_override,
-}
-_JSON_TARGET = {"key": "keyscale", "time_signature": "timesignature", "instrumental": "is_instrumental"}
-_JSON_TEXT = ("caption", "genre", "custom_tag")
+# Sidecar JSON key -> Sample attribute; other keys are ignored (captioners add their own).
+_JSON_KEYS = {name: name for name in FIELD_PARSERS if name != "labeled"} | {
+    "key": "keyscale", "time_signature": "timesignature", "instrumental": "is_instrumental"}
 
 
 def _apply_json(sample: Sample, path: Path) -> list[str]:
@@ -208,16 +194,14 @@ def _apply_json(sample: Sample, path: Path) -> list[str]:
     if not isinstance(data, dict):
         return [f"{path.name}: expected a JSON object; sidecar ignored"]
     for key, value in data.items():
-        if key in _JSON_TEXT or key == "lyrics":
-            if value is None:
-                continue
-            if key == "lyrics":
-                set_lyrics(sample, str(value))
-            else:
-                setattr(sample, key, str(value).strip())
-        elif key in _JSON_PARSERS:
-            try:
-                setattr(sample, _JSON_TARGET.get(key, key), _JSON_PARSERS[key](value))
-            except LabelError as err:
-                problems.append(f"{path.name}: field {key!r}: {err}")
+        attribute = _JSON_KEYS.get(key)
+        if attribute is None or value is None:
+            continue
+        if attribute == "lyrics":
+            set_lyrics(sample, str(value))
+            continue
+        try:
+            setattr(sample, attribute, FIELD_PARSERS[attribute](value))
+        except LabelError as err:
+            problems.append(f"{path.name}: field {key!r}: {err}")
     return problems

@@ -11,6 +11,8 @@ expected. Empty text parses to the field's empty value (None or "").
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 NOTES = ("C", "D", "E", "F", "G", "A", "B")
 ACCIDENTALS = ("", "#", "b")
@@ -136,3 +138,17 @@ def parse_prompt_override(text: str | None) -> str | None:
     if lowered in PROMPT_OVERRIDES:
         return lowered
     raise LabelError(f"{text!r} is not a prompt override; expected caption, genre or empty")
+
+
+def parse_text(value: Any) -> str:
+    """Free text (caption, genre, lyrics, tag): stripped; None is empty."""
+    return "" if value is None else str(value).strip()
+
+
+# Sample attribute -> the parser for its value as people write it (CSV cells, sidecar JSON).
+FIELD_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "caption": parse_text, "genre": parse_text, "lyrics": parse_text, "custom_tag": parse_text,
+    "bpm": parse_bpm, "keyscale": parse_keyscale, "timesignature": parse_timesignature,
+    "language": parse_language, "is_instrumental": parse_bool, "prompt_override": parse_prompt_override,
+    "labeled": parse_bool,
+}

@@ -22,7 +22,9 @@ TEXT_PROMPT_TEMPLATE = (
     "# Instruction\nFill the audio semantic mask based on the given conditions:\n\n"
     "# Caption\n{caption}\n\n# Metas\n{metas}<|endoftext|>\n"
 )
-METAS_TEMPLATE = "- bpm: {bpm}\n- timesignature: {timesignature}\n- keyscale: {keyscale}\n- duration: {duration} seconds\n"
+METAS_TEMPLATE = (
+    "- bpm: {bpm}\n- timesignature: {timesignature}\n- keyscale: {keyscale}\n- duration: {duration} seconds\n"
+)
 LYRICS_PROMPT_TEMPLATE = "# Languages\n{language}\n\n# Lyric\n{lyrics}<|endoftext|>"
 
 
