@@ -13,7 +13,7 @@ from shared.prompt import training_captions
 def test_demo_dataset_is_complete_fast_and_deterministic(tmp_path):
     started = time.monotonic()
     path = write_demo_dataset(tmp_path / "a", seed=0)
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0  # about 0.4 s on 2 idle cores; slack for a busy machine
     assert path == tmp_path / "a" / "dataset.json"
     dataset = load_dataset(path)
     assert len(dataset.samples) == len(CLIPS) == 8
