@@ -187,7 +187,8 @@ def dataset_from_dict(data: Any, root: Path, source: str = "dataset") -> Dataset
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Load a dataset JSON file; paths resolve against its folder. DatasetError names the file."""
+    """Load a dataset JSON file (ours, or one from ACE-Step's builder); paths resolve against its
+    folder. DatasetError names the file and the field."""
     path = Path(path).absolute()
     try:
         text = path.read_text(encoding="utf-8")
@@ -199,6 +200,10 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise DatasetError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+    from shared.dataset_acestep import from_acestep_dict, looks_like_acestep  # it builds on this module
+
+    if looks_like_acestep(data):
+        return from_acestep_dict(data, path.parent, str(path))
     return dataset_from_dict(data, path.parent, str(path))
 
 
