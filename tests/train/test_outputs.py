@@ -1,0 +1,146 @@
+"""What a run leaves behind loads where users load it: LoRA with PEFT as ACE-Step does, LoKr with
+LyCORIS, both carrying the trigger word, fingerprint and settings; and training actually learns."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from daemon.train import batching
+from daemon.train.adapters import load_adapter
+from daemon.train.loop import train, validation_loss
+from daemon.train.timesteps import TimestepSampler
+
+from .conftest import RecordingReporter, small_settings
+
+INFO = {"trigger_word": "zxq", "tag_position": "append", "model_fingerprint": "f" * 64,
+        "model_name": "acestep-v15-demo"}
+
+
+def _probe(samples):
+    """Fixed decoder inputs built from two samples."""
+    batch = batching.collate(samples[:2])
+    gen = torch.Generator().manual_seed(11)
+    t = torch.tensor([0.3, 0.8])
+    x_t = torch.randn(batch.target_latents.shape, generator=gen)
+    return dict(hidden_states=x_t, timestep=t, timestep_r=t, attention_mask=batch.attention_mask,
+                encoder_hidden_states=batch.encoder_hidden_states,
+                encoder_attention_mask=batch.encoder_attention_mask, context_latents=batch.context_latents)
+
+
+def _train_a_little(fresh_model, samples, tmp_path, adapter_type):
+    model = fresh_model()
+    settings = small_settings(adapter_type=adapter_type, learning_rate=2e-2, epochs=3, best_warmup_epochs=100)
+    result = train(settings, model, samples, tmp_path, RecordingReporter(), info=INFO)
+    model.decoder.eval()
+    return model, result
+
+
+def _header(path) -> dict:
+    with safe_open(str(path), framework="pt") as fh:
+        return fh.metadata()
+
+
+def test_lora_output_loads_with_peft_and_reproduces_the_trained_outputs(fresh_model, samples, tmp_path):
+    from peft import PeftModel
+
+    trained, result = _train_a_little(fresh_model, samples, tmp_path, "lora")
+    final = tmp_path / "final"
+    probe = _probe(samples)
+    with torch.no_grad():
+        expected = trained.decoder(**probe)[0]
+        base = fresh_model()
+        base_out = base.decoder(**probe)[0]
+        loaded = PeftModel.from_pretrained(base.decoder, str(final), adapter_name="default", is_trainable=False)
+        got = loaded(**probe)[0]
+    assert not torch.allclose(expected, base_out, atol=1e-4)  # the adapter changed something
+    assert torch.allclose(got, expected, atol=1e-5)
+
+    config = json.loads((final / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["task_type"] == "FEATURE_EXTRACTION"
+    assert config["r"] == 4 and config["lora_alpha"] == 8
+    assert config["trigger_word"] == "zxq" and config["tag_position"] == "append"
+    assert config["model_fingerprint"] == "f" * 64 and config["training_settings"]["rank"] == 4
+    header = _header(final / "adapter_model.safetensors")
+    assert header["trigger_word"] == "zxq" and json.loads(header["training_settings"])["adapter_type"] == "lora"
+    keys = safe_open(str(final / "adapter_model.safetensors"), framework="pt").keys()
+    assert "base_model.model.layers.0.self_attn.q_proj.lora_A.weight" in keys
+
+    # Strength scales as ACE-Step scales it: 0 is the base model, 2 goes further than 1.
+    with torch.no_grad():
+        adapter = load_adapter(fresh_model().decoder, final, strength=0.0)
+        assert torch.allclose(adapter.decoder(**probe)[0], base_out, atol=1e-6)
+        adapter.set_strength(2.0)
+        doubled = adapter.decoder(**probe)[0]
+    assert (doubled - base_out).norm() > 1.1 * (expected - base_out).norm()
+
+
+def test_lokr_output_loads_with_lycoris_and_reproduces_the_trained_outputs(fresh_model, samples, tmp_path):
+    from lycoris import create_lycoris_from_weights
+
+    trained, _ = _train_a_little(fresh_model, samples, tmp_path, "lokr")
+    final = tmp_path / "final"
+    probe = _probe(samples)
+    with torch.no_grad():
+        expected = trained.decoder(**probe)[0]
+        base = fresh_model()
+        base_out = base.decoder(**probe)[0]
+        network, _ = create_lycoris_from_weights(1.0, str(final / "lokr_weights.safetensors"), base.decoder)
+        network.apply_to()
+        network.load_state_dict(_weights(final / "lokr_weights.safetensors"))
+        got = base.decoder(**probe)[0]
+    assert not torch.allclose(expected, base_out, atol=1e-4)
+    assert torch.allclose(got, expected, atol=1e-5)
+    config = json.loads((final / "lokr_config.json").read_text())
+    assert config["algo"] == "lokr" and config["linear_dim"] == 4 and config["factor"] == -1
+    assert config["trigger_word"] == "zxq" and config["model_fingerprint"] == "f" * 64
+    assert _header(final / "lokr_weights.safetensors")["tag_position"] == "append"
+
+
+def _weights(path):
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+@pytest.mark.parametrize("adapter_type", ["dora", "loha"])
+def test_dora_and_loha_train_and_reload(fresh_model, samples, tmp_path, adapter_type):
+    trained, result = _train_a_little(fresh_model, samples, tmp_path, adapter_type)
+    probe = _probe(samples)
+    with torch.no_grad():
+        expected = trained.decoder(**probe)[0]
+        adapter = load_adapter(fresh_model().decoder, tmp_path / "final")
+        got = adapter.decoder(**probe)[0] if hasattr(adapter, "decoder") else None
+    if got is None:  # LyCORIS patches the decoder it was given
+        got = _reloaded_lycoris(fresh_model, tmp_path / "final", probe)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def _reloaded_lycoris(fresh_model, folder, probe):
+    model = fresh_model()
+    load_adapter(model.decoder, folder)
+    with torch.no_grad():
+        return model.decoder(**probe)[0]
+
+
+def test_loss_after_100_steps_is_below_the_loss_at_step_0(fresh_model, samples, tmp_path):
+    settings = small_settings(max_steps=100, epochs=100, learning_rate=3e-3, batch_size=2, rank=8, alpha=16)
+    sampler = TimestepSampler("model")
+    null = fresh_model().null_condition_emb.detach()
+    indices = list(range(len(samples)))
+
+    def fixed_loss(decoder, adapter=None):
+        class NoAdapter:
+            def train(self, mode=True):
+                pass
+        return validation_loss(decoder, adapter or NoAdapter(), samples, indices, settings, sampler, null,
+                               torch.device("cpu"), torch.float32)
+
+    before = fixed_loss(fresh_model().decoder)
+    model = fresh_model()
+    result = train(settings, model, samples, tmp_path, RecordingReporter())
+    assert result["global_step"] == 100 and result["outcome"] == "max_steps"
+    after = fixed_loss(model.decoder)
+    assert after < 0.9 * before, (before, after)
