@@ -61,7 +61,7 @@ class Sample:
     """One audio file and its labels. `audio` is relative to the dataset file's folder."""
 
     audio: str
-    duration: float = 0.0
+    duration: float = 0.0  # seconds, from the file's header
     sample_rate: int = 0
     channels: int = 0
     caption: str = ""
@@ -113,6 +113,7 @@ class Dataset:
         return self.root / sample.audio
 
     def audio_folder(self) -> Path:
+        """The absolute path of the scanned folder (where CSV paths and the split tool start)."""
         return Path(os.path.normpath(self.root / self.audio_dir))
 
     def key(self, sample: Sample) -> str:
@@ -122,6 +123,7 @@ class Dataset:
         return posixpath.relpath(sample.audio, self.audio_dir)
 
     def find(self, audio: str) -> Sample | None:
+        """The sample whose `audio` path (relative to root) is `audio`, or None."""
         for sample in self.samples:
             if sample.audio == audio:
                 return sample
