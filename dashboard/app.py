@@ -18,6 +18,7 @@ HERE = Path(__file__).parent
 PAGES = [
     ("Service", "pages/service.py", ":material/dns:"),
     ("Dataset", "pages/dataset.py", ":material/library_music:"),
+    ("Preprocess", "pages/preprocess.py", ":material/memory:"),
 ]
 
 st.set_page_config(page_title="ACE-Step LoRA Studio", page_icon=":material/graphic_eq:", layout="wide")

@@ -1,0 +1,61 @@
+"""The Preprocess page through Streamlit's AppTest: the form, submitting, errors, the files table."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from streamlit.testing.v1 import AppTest
+
+from daemon.preprocess.tensor_folder import MANIFEST_FORMAT, write_manifest, write_sample
+from shared.dataset import Sample
+from tests.conftest import ROOT
+from tests.preprocess.helpers import make_dataset, write_tone
+
+PAGE = str(ROOT / "dashboard" / "pages" / "preprocess.py")
+
+
+def open_page(monkeypatch, home) -> AppTest:
+    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_submits_and_shows_the_jobs_error_then_the_folder(daemon, monkeypatch, tmp_path):
+    write_tone(tmp_path / "songs" / "a.wav", 0.5)
+    dataset = make_dataset(tmp_path / "songs", [Sample(audio="a.wav", caption="tone")])
+    out = tmp_path / "tensors"
+    at = open_page(monkeypatch, daemon.home)
+    assert at.selectbox(key="preprocess.normalize").options == ["none", "peak", "lufs", "peak_lufs"]
+    at.text_input(key="preprocess.dataset").set_value(str(dataset))
+    at.text_input(key="preprocess.output_dir").set_value(str(out))
+    at.selectbox(key="preprocess.normalize").set_value("lufs")
+    at.button(key="preprocess.start").click().run()
+    assert not at.exception, at.exception
+    job = daemon.jobs()[-1]
+    assert job["kind"] == "preprocess"
+    submitted = json.loads((Path(job["run_dir"]) / "settings.json").read_text())["settings"]
+    assert submitted["normalize"] == "lufs" and submitted["output_dir"] == str(out)
+    deadline = time.monotonic() + 30
+    while daemon.job(job["id"])["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    # this daemon has no checkpoint: the job fails and the page says why
+    assert any("checkpoint" in e.value for e in at.error), [e.value for e in at.error]
+
+    out.mkdir()  # a folder made earlier: the page lists its files from the manifest
+    tensors = {"target_latents": torch.zeros(25, 64), "attention_mask": torch.ones(25),
+               "encoder_hidden_states": torch.zeros(40, 16), "encoder_attention_mask": torch.ones(40, dtype=torch.bool),
+               "context_latents": torch.zeros(25, 128)}
+    entry = write_sample(out / "a.safetensors", tensors, {})
+    entry["summary"] = {"filename": "a.wav", "duration": 1.0, "text_tokens": 30, "lyric_tokens": 9,
+                        "loudness": {"mode": "lufs", "gain_db": 3.0}}
+    write_manifest(out, {"format": MANIFEST_FORMAT, "version": 1, "model": {"name": "demo", "fingerprint": "f"},
+                         "files": [entry], "errors": [{"file": "b.wav", "reason": "b.wav: silent"}]})
+    at.run()
+    files = at.dataframe[0].value
+    assert list(files["frames"]) == [25] and list(files["text_tokens"]) == [30]
+    assert list(at.dataframe[1].value["reason"]) == ["b.wav: silent"]
