@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +40,8 @@ class ScanProblem:
 
 @dataclass
 class ScanResult:
+    """The scanned dataset and every file that could not be (fully) used."""
+
     dataset: Dataset
     problems: list[ScanProblem] = field(default_factory=list)
 
@@ -57,10 +59,9 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
         sample, issue = read_audio_header(path, rel)
         if sample is None:
             problems.append(ScanProblem(rel, issue))
-            continue
-        for message in apply_sidecars(sample, path, siblings):
-            problems.append(ScanProblem(rel, message))
-        dataset.samples.append(sample)
+        else:
+            problems += [ScanProblem(rel, message) for message in apply_sidecars(sample, path, siblings)]
+            dataset.samples.append(sample)
         if progress is not None:
             progress(index + 1, len(found))
     log.info("scanned %s: %d samples, %d problems", root, len(dataset.samples), len(problems))
@@ -68,25 +69,36 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
 
 
 def rescan(dataset: Dataset) -> ScanResult:
-    """Scan the dataset's folder again: new files join, known files keep their labels (headers are
-    refreshed), files that are gone are dropped and listed as problems. Options are kept."""
+    """Scan the dataset's folder again: new files join; known files keep their labels, with empty
+    ones filled from sidecars added since (headers refreshed); files that are gone are dropped and
+    listed as problems. Options are kept."""
     fresh = scan_folder(dataset.audio_folder())
     scanned = rebase(fresh.dataset, dataset.root)
     known = {dataset.key(s): s for s in dataset.samples}
     merged: list[Sample] = []
     for sample in scanned.samples:
         old = known.pop(scanned.key(sample), None)
-        if old is not None:
-            sample = replace(old, audio=sample.audio, duration=sample.duration,
-                             sample_rate=sample.sample_rate, channels=sample.channels)
-        merged.append(sample)
+        merged.append(sample if old is None else _keep_labels(old, sample))
     problems = list(fresh.problems)
     problems += [ScanProblem(key, "no longer in the folder; removed from the dataset") for key in known]
     result = Dataset(root=dataset.root, options=dataset.options, samples=merged, audio_dir=scanned.audio_dir)
     return ScanResult(result, problems)
 
 
-def iter_audio_files(root: Path, exclude: Path | None = None):
+_FILLABLE = ("caption", "genre", "lyrics", "bpm", "keyscale", "timesignature", "custom_tag")
+
+
+def _keep_labels(old: Sample, fresh: Sample) -> Sample:
+    """The old sample's labels over the fresh scan's; the fresh header, and sidecar values where the
+    old label is empty."""
+    filled = {name: getattr(fresh, name) for name in _FILLABLE if not getattr(old, name)}
+    if old.language == "unknown":
+        filled["language"] = fresh.language
+    return replace(old, **filled, audio=fresh.audio, duration=fresh.duration, sample_rate=fresh.sample_rate,
+                   channels=fresh.channels, labeled=old.labeled or fresh.labeled)
+
+
+def iter_audio_files(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, frozenset[str]]]:
     """(path, names in its folder) for each audio file below `root`, sorted, hidden ones skipped."""
     for dirpath, dirnames, filenames in os.walk(root):
         current = Path(dirpath)

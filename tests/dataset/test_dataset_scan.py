@@ -106,9 +106,13 @@ def test_rescan_keeps_labels_adds_new_files_and_reports_missing(audio_folder):
     dataset.options = dataset.options.replace(trigger_word="tw")
     (audio_folder / "alpha.wav").unlink()
     write_audio(audio_folder / "new.wav")
+    (audio_folder / "beta.caption.txt").write_text("sidecar caption loses to the edit")
+    (audio_folder / "beta.json").write_text('{"genre": "new genre fills a gap"}')
     result = rescan(dataset)
     samples = {s.audio: s for s in result.dataset.samples}
     assert set(samples) == {"beta.wav", "new.wav", "sub/gamma.wav"}
     assert samples["beta.wav"].caption == "edited by hand"
+    assert samples["beta.wav"].genre == "new genre fills a gap"
+    assert samples["sub/gamma.wav"].lyrics == "[verse]\nhello there"
     assert result.dataset.options.trigger_word == "tw"
     assert [p.path for p in result.problems] == ["alpha.wav"]
