@@ -26,7 +26,7 @@ from daemon.train.losses import per_sample_loss, weighted_loss
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
     memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.state import (
@@ -132,12 +132,24 @@ def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
 
 def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: str | Path,
           reporter: Reporter, should_stop: Callable[[int], bool] | None = None,
-          info: dict | None = None) -> dict:
+          info: dict | None = None, keep_adapter: bool = False) -> dict:
     """Train an adapter on the decoder; returns a summary. Stops gracefully (saving first) when
-    `should_stop(step)` turns true; raises TrainingError when it cannot start or go on."""
-    should_stop = should_stop or (lambda _step: False)
-    info = dict(info or {})
-    run_dir = Path(run_dir)
+    `should_stop(step)` turns true; raises TrainingError when it cannot start or go on.
+
+    The decoder is given back as it was (adapter removed, flags restored) unless `keep_adapter`."""
+    undo: list[Callable[[], None]] = []
+    try:
+        return _train(settings, model, samples, Path(run_dir), reporter,
+                      should_stop or (lambda _step: False), dict(info or {}), undo)
+    finally:
+        if not keep_adapter:
+            for step in reversed(undo):
+                step()
+
+
+def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
+           reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
+           undo: list[Callable[[], None]]) -> dict:
     checkpoints = run_dir / "checkpoints"
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
@@ -149,13 +161,15 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
     decoder_parameters = count_parameters(model.decoder)
+    undo.append(borrow_decoder(model.decoder))
     adapter = build_adapter(settings)
     decoder = adapter.inject(model.decoder)
+    undo.append(adapter.remove)
     adapter.to(device, adapter_dtype(precision))
     trainable = check_placement(adapter, device, adapter_dtype(precision))
     notes: list[str] = []
     if settings.gradient_checkpointing:
-        enable_gradient_checkpointing(decoder)
+        undo.append(enable_gradient_checkpointing(decoder))
     decoder = maybe_compile(decoder, settings, device, notes)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
     config = getattr(model, "config", None)

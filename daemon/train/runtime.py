@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import random
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -60,24 +60,36 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return next(model.decoder.parameters()).dtype
 
 
-def enable_gradient_checkpointing(decoder: nn.Module) -> None:
+def borrow_decoder(decoder: nn.Module) -> Callable[[], None]:
+    """Freeze the decoder for adapter training; returns the undo (it is the daemon's shared model)."""
+    flags = [(p, p.requires_grad) for p in decoder.parameters()]
+    was_training = decoder.training
+    decoder.requires_grad_(False)
+
+    def give_back() -> None:
+        for param, flag in flags:
+            param.requires_grad_(flag)
+        decoder.train(was_training)
+
+    return give_back
+
+
+def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     """Checkpoint the decoder's layers; its input is made to require grad first, so the checkpointed
-    layers see a graph even though every base weight is frozen (the crash PEFT users met)."""
-    first = _first_input_module(decoder)
-    first.register_forward_hook(lambda _m, _inp, out: _require_grad(out))
-    if hasattr(decoder, "gradient_checkpointing_enable"):
-        decoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    elif hasattr(decoder, "gradient_checkpointing"):
-        decoder.gradient_checkpointing = True
-    else:
+    layers see a graph even though every base weight is frozen (the crash PEFT users met).
+    Returns the undo."""
+    first = getattr(decoder, "proj_in", None) or next(iter(decoder.children()))
+    hook = first.register_forward_hook(lambda _m, _inp, out: _require_grad(out))
+    if not hasattr(decoder, "gradient_checkpointing_enable"):
+        hook.remove()
         raise TrainingError("this decoder does not support gradient checkpointing; turn it off")
+    decoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
+    def undo() -> None:
+        hook.remove()
+        decoder.gradient_checkpointing_disable()
 
-def _first_input_module(decoder: nn.Module) -> nn.Module:
-    module = getattr(decoder, "proj_in", None)
-    if module is None:
-        module = next(iter(decoder.children()))
-    return module
+    return undo
 
 
 def _require_grad(output: Any) -> Any:

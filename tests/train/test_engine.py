@@ -14,7 +14,7 @@ from daemon.train.runtime import make_fabric
 from daemon.train.state import read_checkpoint
 from shared.errors import TrainingError
 
-from .conftest import small_settings
+from .conftest import RecordingReporter, small_settings
 
 
 def _content_draws(batch: batching.Batch) -> Draws:
@@ -141,3 +141,35 @@ def test_preflight_is_reported_before_the_first_step(fresh_model, samples, repor
     assert config["settings"]["rank"] == 4
     assert (tmp_path / "tensorboard").is_dir()
     assert reporter.metrics and "lr" in reporter.metrics[0]
+
+
+@pytest.mark.parametrize("adapter_type", ["lora", "lokr"])
+def test_the_shared_decoder_is_given_back_as_it_was(fresh_model, samples, tmp_path, adapter_type):
+    model = fresh_model()
+    batch = batching.collate(samples[:2])
+    draws = _content_draws(batch)
+    null = model.null_condition_emb.detach()
+    with torch.no_grad():
+        before = flow_matching_losses(model.decoder, batch, draws, null, torch.float32)
+    names = [n for n, _ in model.decoder.named_modules()]
+    settings = small_settings(adapter_type=adapter_type, learning_rate=1e-2, gradient_checkpointing=True)
+    train(settings, model, samples, tmp_path, RecordingReporter())
+    assert [n for n, _ in model.decoder.named_modules()] == names
+    assert not model.decoder.training and not any(p.requires_grad for p in model.decoder.parameters())
+    assert not model.decoder.is_gradient_checkpointing
+    with torch.no_grad():
+        assert torch.equal(flow_matching_losses(model.decoder, batch, draws, null, torch.float32), before)
+
+
+@pytest.mark.parametrize("adapter_type", ["lora", "lokr"])
+def test_gradient_checkpointing_trains_the_same_weights(fresh_model, samples, tmp_path, adapter_type):
+    from safetensors.torch import load_file
+
+    name = "adapter_model.safetensors" if adapter_type == "lora" else "lokr_weights.safetensors"
+    weights = []
+    for checkpointing in (False, True):
+        settings = small_settings(adapter_type=adapter_type, gradient_checkpointing=checkpointing, dropout=0.1)
+        train(settings, fresh_model(), samples, tmp_path / str(checkpointing), RecordingReporter())
+        weights.append(load_file(str(tmp_path / str(checkpointing) / "final" / name)))
+    for key in weights[0]:
+        assert torch.allclose(weights[0][key], weights[1][key], atol=1e-6), key

@@ -33,7 +33,7 @@ def _probe(samples):
 def _train_a_little(fresh_model, samples, tmp_path, adapter_type):
     model = fresh_model()
     settings = small_settings(adapter_type=adapter_type, learning_rate=2e-2, epochs=3, best_warmup_epochs=100)
-    result = train(settings, model, samples, tmp_path, RecordingReporter(), info=INFO)
+    result = train(settings, model, samples, tmp_path, RecordingReporter(), info=INFO, keep_adapter=True)
     model.decoder.eval()
     return model, result
 
@@ -140,7 +140,7 @@ def test_loss_after_100_steps_is_below_the_loss_at_step_0(fresh_model, samples, 
 
     before = fixed_loss(fresh_model().decoder)
     model = fresh_model()
-    result = train(settings, model, samples, tmp_path, RecordingReporter())
+    result = train(settings, model, samples, tmp_path, RecordingReporter(), keep_adapter=True)
     assert result["global_step"] == 100 and result["outcome"] == "max_steps"
     after = fixed_loss(model.decoder)
     assert after < 0.9 * before, (before, after)

@@ -7,6 +7,7 @@
     adapter.save(folder, metadata)             # the ecosystem's format (ACESTEP_INTERFACE.md section 7)
     adapter.load(folder)                       # weights back into the injected adapter
     adapter.set_strength(1.5)
+    adapter.remove()                           # the decoder as it was (it is shared with other jobs)
 
 `load_adapter(decoder, folder)` opens a saved adapter of either kind for inference.
 """
@@ -41,6 +42,8 @@ class Adapter(Protocol):
     def set_strength(self, strength: float) -> None: ...
 
     def train(self, mode: bool = True) -> None: ...
+
+    def remove(self) -> None: ...
 
 
 def target_suffixes(attention_targets: str, target_mlp: bool) -> list[str]:

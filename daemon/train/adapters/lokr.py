@@ -118,5 +118,11 @@ class LycorisAdapter:
                 f"unexpected {unexpected[:3]}"
             )
 
+    def remove(self) -> None:
+        """Give the wrapped modules their own forward back."""
+        if self.network is not None:
+            self.network.restore()
+            self.network = None
+
     def set_strength(self, strength: float) -> None:
         self._net().set_multiplier(strength)

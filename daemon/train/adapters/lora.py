@@ -95,6 +95,12 @@ class LoraAdapter:
         if missing:
             raise TrainingError(f"{folder / WEIGHTS_FILE}: adapter weights missing for {missing[:3]}...")
 
+    def remove(self) -> None:
+        """Take the LoRA layers out again, leaving the decoder's own modules in place."""
+        if self.peft_model is not None:
+            self.peft_model.unload()
+            self.peft_model = None
+
     def set_strength(self, strength: float) -> None:
         """Scale as ACE-Step does: scaling = (alpha / r) * strength on every LoRA layer."""
         for module in self._peft().modules():
