@@ -17,7 +17,7 @@ import io
 import logging
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -126,12 +126,12 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
             continue
         report.rows += 1
         cells = {columns[i]: cell for i, cell in enumerate(row) if i in columns}
-        sample = index.match(cells.get("file", ""), number, report)
+        sample = index.match(cells.get("file", ""), CsvIssue(number, headers["file"], ""), report)
         if sample is None:
             continue
         if sample.audio in seen:
-            report.issues.append(CsvIssue(number, "file", f"{sample.audio} was already set by row "
-                                           f"{seen[sample.audio]}; this row wins"))
+            report.issues.append(CsvIssue(number, headers["file"], f"{dataset.key(sample)} was already set by "
+                                           f"row {seen[sample.audio]}; this row wins"))
         seen[sample.audio] = number
         _apply_row(sample, cells, number, report, headers)
         report.matched += 1
@@ -179,15 +179,19 @@ class _SampleIndex:
         for s in dataset.samples:
             self.by_name.setdefault(s.filename.lower(), []).append(s)
 
-    def match(self, raw: str, number: int, report: CsvReport) -> Sample | None:
+    def match(self, raw: str, where: CsvIssue, report: CsvReport) -> Sample | None:
+        """The sample a file cell names, or None with the reason added to the report at `where`."""
         text = raw.strip().strip('"')
+
+        def problem(message: str) -> None:
+            report.issues.append(replace(where, message=message))
+
         if not text:
-            report.issues.append(CsvIssue(number, "file", "empty file name; row ignored"))
+            problem("empty file name; row ignored")
             return None
         key = self._relative(text)
         if key is None:
-            report.issues.append(CsvIssue(number, "file", f"{text!r} points outside the dataset folder "
-                                          f"{self.folder}; row refused"))
+            problem(f"{text!r} points outside the dataset folder {self.folder}; row refused")
             return None
         if key in self.by_key:
             return self.by_key[key]
@@ -195,11 +199,10 @@ class _SampleIndex:
         if len(same_name) == 1:
             return same_name[0]
         if same_name:
-            where = ", ".join(s.audio for s in same_name[:4])
-            report.issues.append(CsvIssue(number, "file", f"{text!r} matches several files ({where}); "
-                                          "give the path inside the folder"))
+            names = ", ".join(s.audio for s in same_name[:4])
+            problem(f"{text!r} matches several files ({names}); give the path inside the folder")
         else:
-            report.issues.append(CsvIssue(number, "file", f"{text!r} matches no audio file in the dataset"))
+            problem(f"{text!r} matches no audio file in the dataset")
         return None
 
     def _relative(self, text: str) -> str | None:

@@ -115,7 +115,7 @@ def test_csv_import_shows_the_row_report(tmp_path, monkeypatch, demo_file):
     assert not at.exception
     assert any("2 rows, 1 samples updated, 2 problem(s)" in w.value for w in at.warning)
     report = [d.value for d in at.dataframe if "message" in d.value.columns][0]
-    assert list(report["row"]) == [2, 3] and list(report["column"]) == ["BPM", "file"]
+    assert list(report["row"]) == [2, 3] and list(report["column"]) == ["BPM", "File"]
     table, _ = editor(at)
     assert "night drive" in set(table.value["caption"])
 
