@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,9 @@ class GpuMonitor:
     """Samples GPU memory on a thread: peak, average, `gpu` events and `gpu_alert` on a threshold."""
 
     def __init__(self, bus: Any = None, alert_percent: float = 92.0, poll_seconds: float = 2.0,
-                 device_index: int = 0) -> None:
+                 device_index: int = 0, source: Callable[[], dict] | None = None) -> None:
         self.bus = bus
+        self.source = source or gpu_status  # what gives a status like gpu_status()
         self.alert_percent = alert_percent
         self.poll_seconds = poll_seconds
         self.device_index = device_index
@@ -156,7 +157,7 @@ class GpuMonitor:
         """Start sampling; False (and no thread) when there is no GPU. Never raises."""
         if self._thread is not None and self._thread.is_alive():
             return True
-        status = gpu_status()
+        status = self.source()
         if not status["available"]:
             self._reason = status["reason"]
             log.info("GPU monitor not started: %s", self._reason)
@@ -191,7 +192,7 @@ class GpuMonitor:
 
     def sample(self) -> dict | None:
         """Take one sample now (the thread calls this); None without a GPU."""
-        status = gpu_status()
+        status = self.source()
         if not status["available"]:
             return None
         devices = status["devices"]
