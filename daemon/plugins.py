@@ -13,6 +13,7 @@ PLUGIN_MODULES = [
     "daemon.models.commands",
     "daemon.preprocess.job",
     "daemon.dataset_jobs",
+    "daemon.train.job",
 ]
 
 

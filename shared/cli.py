@@ -17,6 +17,7 @@ CLI_MODULES = [
     "shared.cli_core",
     "shared.cli_preprocess",
     "shared.cli_dataset",
+    "shared.cli_train",
 ]
 
 

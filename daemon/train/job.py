@@ -1,0 +1,15 @@
+"""Registers the `train` job kind. Free of torch so the daemon starts at once; the engine
+(`daemon.train.run`) is imported when a job runs."""
+from __future__ import annotations
+
+from daemon.jobs import JobContext
+from daemon.registry import job_kind
+from shared.train_settings import TrainSettings
+
+
+@job_kind("train", TrainSettings, "Train a LoRA / DoRA / LoKr / LoHa adapter on the DiT from a tensor folder.")
+def run_train_job(ctx: JobContext, settings: TrainSettings) -> dict:
+    """Train; a stop request (or the daemon's SIGTERM / Ctrl-C) saves a resumable checkpoint first."""
+    from daemon.train.run import run_training
+
+    return run_training(ctx, settings)
