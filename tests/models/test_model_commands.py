@@ -1,11 +1,17 @@
 """The model commands through a real daemon: checkpoints, load job, unload, gpu, failed loads."""
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from shared.errors import ProtocolError, SettingsError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_checkpoints_lists_the_demo_and_manages_user_roots(daemon, demo_root, tmp_path):
@@ -61,3 +67,24 @@ def test_gpu_command_answers_on_any_machine(daemon):
     assert "monitor" in reply
     if not reply["available"]:
         assert reply["reason"].startswith("no GPU") and reply["monitor"]["running"] is False
+
+
+def cli(home, *args):
+    return subprocess.run([sys.executable, "-m", "shared.cli", "--home", str(home), *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_cli_verbs(daemon_proc, demo_root):
+    home = daemon_proc.home
+    listed = cli(home, "--json", "checkpoints")
+    assert listed.returncode == 0, listed.stderr
+    assert [c["name"] for c in json.loads(listed.stdout)["checkpoints"]] == ["acestep-v15-demo"]
+    loaded = cli(home, "--json", "load", "acestep-v15-demo", "--components", "silence_latent", "--wait")
+    assert loaded.returncode == 0, loaded.stderr
+    table = cli(home, "checkpoints")
+    assert "* " in table.stdout and "acestep-v15-demo" in table.stdout  # the selected one is marked
+    assert "silence_latent" in cli(home, "unload").stdout
+    gpu = cli(home, "gpu")
+    assert gpu.returncode == 0 and gpu.stdout.strip()
+    bad = cli(home, "load", "no-such-model", "--wait")
+    assert bad.returncode == 1 and "no-such-model" in bad.stderr

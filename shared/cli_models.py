@@ -1,0 +1,129 @@
+"""Model verbs: checkpoints, load, unload, gpu (through the daemon) and demo (local, no daemon).
+
+`demo` writes the demo checkpoint to ROOT/checkpoints and the demo dataset to ROOT/dataset;
+ROOT defaults to $ACESTEP_DEMO_ROOT or ./demo_assets. It imports torch inside the verb only.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+from pathlib import Path
+
+from shared.cli_util import client_from_args, print_json, print_table, wait_for_job
+
+log = logging.getLogger(__name__)
+
+ENV_DEMO_ROOT = "ACESTEP_DEMO_ROOT"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("checkpoints", help="the checkpoint roots and the checkpoints found in them")
+    p.add_argument("--add", metavar="DIR", help="add a folder (or an ACE-Step install) to search")
+    p.add_argument("--remove", metavar="DIR", help="stop searching a folder added with --add")
+    p.set_defaults(func=cmd_checkpoints)
+
+    p = sub.add_parser("load", help="select a checkpoint and load model components (a job)")
+    p.add_argument("name", help="checkpoint folder name (see `checkpoints`) or path")
+    p.add_argument("--components", nargs="+", default=["dit"], metavar="NAME",
+                   help="what to load, e.g. dit vae text_encoder silence_latent (default: dit)")
+    p.add_argument("--wait", action="store_true", help="follow the job; exit non-zero unless it succeeds")
+    p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("unload", help="unload model components (all by default) and free memory")
+    p.add_argument("--components", nargs="+", metavar="NAME", help="what to unload (default: everything)")
+    p.set_defaults(func=cmd_unload)
+
+    p = sub.add_parser("gpu", help="GPU name, driver, memory, processes and the monitor's peak")
+    p.set_defaults(func=cmd_gpu)
+
+    p = sub.add_parser("demo", help="write the demo checkpoint and demo dataset (no daemon needed)")
+    p.add_argument("--root", help=f"where to write (default: ${ENV_DEMO_ROOT} or ./demo_assets)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+
+def _gib(value: int | None) -> str:
+    return "-" if value is None else f"{value / 2**30:.2f} GiB"
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    content = {k: v for k, v in (("add_root", args.add), ("remove_root", args.remove)) if v}
+    reply = client_from_args(args).request("checkpoints", content)
+    if args.json:
+        print_json(reply)
+        return 0
+    print_table(reply["roots"], ["path", "source", "exists"])
+    print()
+    rows = [{**c, "size": _gib(c["size_bytes"]), "selected": "*" if c.get("selected") else ""}
+            for c in reply["checkpoints"]]
+    print_table(rows, ["selected", "name", "kind", "size", "path", "vae", "text_encoder"],
+                ["", "NAME", "KIND", "SIZE", "PATH", "VAE", "TEXT ENCODER"])
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    client = client_from_args(args)
+    job_id = client.submit("load", {"checkpoint": args.name, "components": list(args.components)})
+    if args.wait:
+        return wait_for_job(client, job_id, args)
+    if args.json:
+        print_json({"job_id": job_id})
+    else:
+        print(f"load job {job_id} queued; follow it with `acestep-studio logs {job_id} -f`")
+    return 0
+
+
+def cmd_unload(args: argparse.Namespace) -> int:
+    content = {"components": list(args.components)} if args.components else {}
+    reply = client_from_args(args).request("unload", content)
+    if args.json:
+        print_json(reply)
+    else:
+        print(f"unloaded: {', '.join(reply['unloaded']) or 'nothing was loaded'}")
+    return 0
+
+
+def cmd_gpu(args: argparse.Namespace) -> int:
+    reply = client_from_args(args).request("gpu", {})
+    if args.json:
+        print_json(reply)
+        return 0
+    if not reply["available"]:
+        print(reply["reason"])
+        return 0
+    print(f"driver {reply['driver']}")
+    rows = [{**d, "used": _gib(d["memory_used"]), "free": _gib(d["memory_free"]), "total": _gib(d["memory_total"]),
+             "others": len(d["other_processes"])} for d in reply["devices"]]
+    print_table(rows, ["index", "name", "compute_capability", "used", "free", "total", "used_percent", "others"],
+                ["#", "NAME", "CC", "USED", "FREE", "TOTAL", "USED %", "OTHER PROCS"])
+    for device in reply["devices"]:
+        for proc in device["other_processes"]:
+            print(f"  GPU {device['index']}: pid {proc['pid']} {proc['name']} uses {_gib(proc['used_bytes'])}")
+    monitor = reply["monitor"]
+    print(f"monitor: peak {monitor['peak_percent']}%, average {monitor['average_percent']}%, "
+          f"alert at {monitor['alert_percent']}%")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.models.demo_checkpoint import write_demo_checkpoint
+
+    root = Path(args.root or os.environ.get(ENV_DEMO_ROOT) or "demo_assets").expanduser().absolute()
+    checkpoint = write_demo_checkpoint(root / "checkpoints", args.seed)
+    result = {"checkpoint": checkpoint, "dataset": None}
+    try:
+        write_demo_dataset = importlib.import_module("daemon.dataset_demo").write_demo_dataset
+    except (ImportError, AttributeError):
+        log.warning("daemon.dataset_demo.write_demo_dataset is not available; the demo dataset was skipped")
+    else:
+        result["dataset"] = str(write_demo_dataset(root / "dataset", args.seed))
+    if args.json:
+        print_json(result)
+        return 0
+    state = "written" if checkpoint["written"] else "already up to date"
+    print(f"demo checkpoint {state}: {checkpoint['dit']}")
+    print(f"demo dataset: {result['dataset'] or 'skipped (daemon.dataset_demo is not available yet)'}")
+    print(f"start the daemon with: python run_daemon.py --demo-root {root}")
+    return 0
