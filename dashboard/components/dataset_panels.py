@@ -5,7 +5,9 @@ Each panel reads and edits the working copy from `dataset_state`; the split tool
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -21,7 +23,7 @@ from shared.split_settings import SEGMENT_CHOICES, SplitAudioSettings
 
 
 def render_sample_editor(dataset: Dataset) -> None:
-    """Pick one sample, listen to it, edit every label, see both prompts it is trained with."""
+    """Pick one sample, listen to it, edit every label (kept as typed), see both of its prompts."""
     st.subheader("One sample")
     if not dataset.samples:
         st.info("No samples.")
@@ -36,53 +38,63 @@ def render_sample_editor(dataset: Dataset) -> None:
     else:
         st.warning(f"Audio file not found: {path}")
     st.caption(f"{sample.duration:.1f} s · {sample.sample_rate} Hz · {sample.channels} channel(s)")
-    key = f"dataset.sample.{state.version()}.{index}"
-    with st.form(key):
-        values = _sample_fields(sample, key)
-        if st.form_submit_button("Apply to this sample"):
-            for name, value in values.items():
-                setattr(sample, name, value)
-            sample.labeled = sample.labeled or bool(sample.caption or sample.genre)
-            state.changed()
-            st.rerun()
+    _sample_fields(sample, index, f"dataset.sample.{state.version()}.{index}")
     text, lyrics = sample_prompts(dataset, sample)
     with st.expander("The prompts this sample is trained with"):
         st.code(text, language=None)
         st.code(lyrics, language=None)
 
 
-def _sample_fields(sample: Sample, key: str) -> dict:
+def _field_changed(index: int, name: str, key: str, convert: Callable[[Any], Any]) -> None:
+    """A one-sample widget changed: write it into the working dataset (before any page runs)."""
+    dataset = state.current()
+    if dataset is None or index >= len(dataset.samples) or key not in st.session_state:
+        return
+    sample = dataset.samples[index]
+    value = convert(st.session_state[key])
+    if getattr(sample, name) != value:
+        setattr(sample, name, value)
+        if name in ("caption", "genre") and value:
+            sample.labeled = True
+        state.changed()
+
+
+def _sample_fields(sample: Sample, index: int, key: str) -> None:
+    def bind(widget, label: str, name: str, *args: Any, convert: Callable[[Any], Any] = lambda v: v,
+             **kwargs: Any) -> None:
+        wkey = f"{key}.{name}"
+        widget(label, *args, key=wkey, on_change=_field_changed, args=(index, name, wkey, convert), **kwargs)
+
     c1, c2 = st.columns(2)
-    values = {
-        "caption": c1.text_area("Caption", sample.caption, key=f"{key}.caption", height=100),
-        "genre": c2.text_input("Genre", sample.genre, key=f"{key}.genre"),
-        "custom_tag": c2.text_input("Trigger override", sample.custom_tag, key=f"{key}.custom_tag",
-                                    help="This sample's own trigger word; empty uses the dataset's"),
-    }
-    values["lyrics"] = st.text_area("Lyrics", sample.lyrics, key=f"{key}.lyrics", height=160)
+    bind(c1.text_area, "Caption", "caption", sample.caption, height=100)
+    bind(c2.text_input, "Genre", "genre", sample.genre)
+    bind(c2.text_input, "Trigger override", "custom_tag", sample.custom_tag,
+         help="This sample's own trigger word; empty uses the dataset's")
+    bind(st.text_area, "Lyrics", "lyrics", sample.lyrics, height=160)
     c1, c2, c3, c4 = st.columns(4)
-    bpm = c1.number_input("BPM (0 = unknown)", 0, BPM_MAX, sample.bpm or 0, key=f"{key}.bpm")
-    values["bpm"] = int(bpm) if bpm and bpm >= BPM_MIN else None
-    values["keyscale"] = _optional_select(c2, "Key", KEYSCALES, sample.keyscale, f"{key}.key")
-    values["timesignature"] = _optional_select(c3, "Time signature", TIME_SIGNATURES, sample.timesignature,
-                                               f"{key}.ts")
-    values["language"] = c4.selectbox("Language", LANGUAGES, index=LANGUAGES.index(sample.language),
-                                      format_func=lambda c: f"{c} · {LANGUAGE_NAMES[c]}", key=f"{key}.lang")
+    bind(c1.number_input, "BPM (0 = unknown)", "bpm", 0, BPM_MAX, sample.bpm or 0,
+         convert=lambda v: int(v) if v and v >= BPM_MIN else None)
+    keys, signatures = ("", *KEYSCALES), ("", *TIME_SIGNATURES)
+    bind(c2.selectbox, "Key", "keyscale", keys, index=_index(keys, sample.keyscale), format_func=_or_unknown)
+    bind(c3.selectbox, "Time signature", "timesignature", signatures, index=_index(signatures, sample.timesignature),
+         format_func=_or_unknown)
+    bind(c4.selectbox, "Language", "language", LANGUAGES, index=_index(LANGUAGES, sample.language),
+         format_func=lambda c: f"{c} · {LANGUAGE_NAMES[c]}")
     c1, c2, c3 = st.columns(3)
-    values["is_instrumental"] = c1.checkbox("Instrumental", sample.is_instrumental, key=f"{key}.instr")
-    override = c2.selectbox("Prompt", ("genre ratio", "caption", "genre"),
-                            index=("genre ratio", "caption", "genre").index(sample.prompt_override or "genre ratio"),
-                            key=f"{key}.override")
-    values["prompt_override"] = None if override == "genre ratio" else override
-    values["labeled"] = c3.checkbox("Labeled", sample.labeled, key=f"{key}.labeled")
-    return values
+    bind(c1.checkbox, "Instrumental", "is_instrumental", sample.is_instrumental)
+    overrides = ("genre ratio", "caption", "genre")
+    bind(c2.selectbox, "Prompt", "prompt_override", overrides,
+         index=_index(overrides, sample.prompt_override or "genre ratio"),
+         convert=lambda v: None if v == "genre ratio" else v)
+    bind(c3.checkbox, "Labeled", "labeled", sample.labeled)
 
 
-def _optional_select(column, label: str, options: tuple[str, ...], value: str, key: str) -> str:
-    choices = ("", *options)
-    chosen = column.selectbox(label, choices, index=choices.index(value) if value in choices else 0,
-                              format_func=lambda v: v or "(unknown)", key=key)
-    return chosen or ""
+def _index(options: tuple[str, ...], value: str) -> int:
+    return options.index(value) if value in options else 0
+
+
+def _or_unknown(value: str) -> str:
+    return value or "(unknown)"
 
 
 def render_csv(dataset: Dataset) -> None:
@@ -109,7 +121,7 @@ def render_csv(dataset: Dataset) -> None:
         _show_report(st.session_state.get("dataset.csv.report"))
     with tab_out:
         default = str(dataset.audio_folder() / "labels.csv")
-        target = st.text_input("Write to", default, key=f"dataset.csv.out.{state.version()}")
+        target = st.text_input("Write to", default, key=f"dataset.csv.out.{state.generation()}")
         if st.button("Write CSV", key="dataset.csv.export"):
             try:
                 st.success(f"Wrote {export_csv(dataset, target)} ({len(dataset.samples)} rows).")
@@ -145,11 +157,12 @@ def render_split(dataset: Dataset) -> None:
     with st.expander("Split long audio into segments"):
         st.caption("Cuts every file longer than one segment; shorter ones are copied. Originals stay "
                    "untouched, sidecars are copied to each segment. Runs as a job in the daemon.")
-        source = st.text_input("Audio folder", str(dataset.audio_folder()), key=f"dataset.split.in.{state.version()}")
+        source = st.text_input("Audio folder", str(dataset.audio_folder()),
+                               key=f"dataset.split.in.{state.generation()}")
         seconds = st.radio("Segment length (s)", SEGMENT_CHOICES, horizontal=True, key="dataset.split.seconds",
                            format_func=lambda s: f"{s:g}")
         output = st.text_input("Output folder", f"{source.rstrip('/')}_{seconds:g}s",
-                               key=f"dataset.split.out.{state.version()}.{seconds}")
+                               key=f"dataset.split.out.{state.generation()}.{seconds}")
         fmt = st.selectbox("Format", SplitAudioSettings.spec("output_format").choices, key="dataset.split.fmt")
         if st.button("Split", key="dataset.split.run"):
             _submit_split(get_client, last_connection_error,

@@ -6,7 +6,9 @@ page change.
 - `changed(external=True)`: something edited the dataset; `external` (CSV import, the one-sample
   editor, a rescan) also renews the table editor so its pending cell edits cannot overwrite the
   new values.
-- `version()`: part of every widget key seeded from the dataset; bumped on external changes.
+- `version()`: part of every widget key seeded from the dataset's labels and options; bumped on
+  external changes. `generation()`: part of the keys of path inputs; bumped only when another
+  dataset is opened, scanned or saved, so a path being typed survives label edits.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import streamlit as st
 
 from shared.dataset import Dataset
 
-_DATASET, _PATH, _VERSION, _DIRTY = "dataset.working", "dataset.path", "dataset.version", "dataset.dirty"
+_DATASET, _PATH, _DIRTY = "dataset.working", "dataset.path", "dataset.dirty"
+_VERSION, _GENERATION = "dataset.version", "dataset.generation"
 
 
 def current() -> Dataset | None:
@@ -29,6 +32,10 @@ def version() -> int:
     return st.session_state.setdefault(_VERSION, 0)
 
 
+def generation() -> int:
+    return st.session_state.setdefault(_GENERATION, 0)
+
+
 def is_dirty() -> bool:
     return bool(st.session_state.get(_DIRTY))
 
@@ -39,6 +46,7 @@ def replace_dataset(dataset: Dataset, path: str | None) -> None:
     st.session_state[_PATH] = path
     st.session_state[_DIRTY] = path is None
     st.session_state[_VERSION] = version() + 1
+    st.session_state[_GENERATION] = generation() + 1
 
 
 def changed(external: bool = True) -> None:

@@ -76,14 +76,31 @@ def apply_frame(dataset: Dataset, frame: pd.DataFrame) -> bool:
         raise ValueError(f"the table has {len(frame)} rows, the dataset {len(dataset.samples)}")
     changed = False
     for sample, row in zip(dataset.samples, frame.to_dict("records"), strict=True):
-        edits = {attribute: _cell_value(attribute, row[column]) for column, attribute in EDITABLE.items()}
-        edits = {name: value for name, value in edits.items() if getattr(sample, name) != value}
-        if ("caption" in edits or "genre" in edits) and "labeled" not in edits:
-            edits["labeled"] = bool(edits.get("caption", sample.caption) or edits.get("genre", sample.genre))
-        for name, value in edits.items():
-            setattr(sample, name, value)
-        changed = changed or bool(edits)
+        changed = apply_edits(sample, row) or changed
     return changed
+
+
+def apply_editor_delta(dataset: Dataset, delta: dict) -> bool:
+    """Apply the editor's own record of edits (`{"edited_rows": {row: {column: value}}}`)."""
+    changed = False
+    for row, cells in (delta or {}).get("edited_rows", {}).items():
+        if 0 <= int(row) < len(dataset.samples):
+            changed = apply_edits(dataset.samples[int(row)], cells) or changed
+    return changed
+
+
+def apply_edits(sample: Sample, cells: dict[str, Any]) -> bool:
+    """Set the editable columns present in `cells` on the sample; True when something changed.
+
+    Editing the caption or genre marks the sample labeled (unless the labeled cell was edited too).
+    """
+    values = {EDITABLE[c]: _cell_value(EDITABLE[c], v) for c, v in cells.items() if c in EDITABLE}
+    edits = {name: value for name, value in values.items() if getattr(sample, name) != value}
+    if ("caption" in edits or "genre" in edits) and "labeled" not in edits:
+        edits["labeled"] = bool(edits.get("caption", sample.caption) or edits.get("genre", sample.genre))
+    for name, value in edits.items():
+        setattr(sample, name, value)
+    return bool(edits)
 
 
 def _cell_value(attribute: str, value: Any) -> Any:

@@ -1,8 +1,9 @@
 """Dataset: open or scan, set the trigger word and prompt options, edit the samples, save.
 
 The working dataset lives in `st.session_state` (dashboard.components.dataset_state) and every
-edit is written back into it on the run it happens, so nothing is lost on a rerun or a page
-change; "unsaved changes" shows until it is saved. The training prompt shown per sample comes from
+edit is written back into it by the widget's change callback, which Streamlit runs before the next
+script run even when that run shows another page: nothing is lost on a rerun or a page change;
+"unsaved changes" shows until it is saved. The training prompt shown per sample comes from
 `shared.prompt`, the same function preprocessing uses.
 """
 from __future__ import annotations
@@ -20,7 +21,13 @@ from dashboard.components.dataset_panels import (
     render_sample_editor,
     render_split,
 )
-from dashboard.components.dataset_table import COLUMN_ORDER, apply_frame, column_config, samples_frame
+from dashboard.components.dataset_table import (
+    COLUMN_ORDER,
+    apply_editor_delta,
+    apply_frame,
+    column_config,
+    samples_frame,
+)
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
 from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
@@ -90,7 +97,7 @@ def render_summary(dataset: Dataset) -> None:
         with st.expander(f"{len(problems)} file(s) could not be used", expanded=True):
             st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
     c1, c2 = st.columns([4, 1])
-    target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.version()}")
+    target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.generation()}")
     c2.write("")
     if c2.button("Save", key="dataset.save", type="primary"):
         try:
@@ -138,14 +145,23 @@ def render_table(dataset: Dataset) -> None:
     if not dataset.samples:
         st.info("No audio files in this dataset.")
         return
+    key = f"dataset.editor.{state.version()}"
     edited = st.data_editor(
-        samples_frame(dataset), key=f"dataset.editor.{state.version()}", column_config=column_config(),
+        samples_frame(dataset), key=key, column_config=column_config(), on_change=_table_edited, args=(key,),
         column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch",
         height=min(38 + 35 * len(dataset.samples), 520),
     )
+    # The callback has applied the edit already; this catches anything it could not see.
     if apply_frame(dataset, edited):
         state.changed(external=False)
         st.rerun()  # show the new training prompts at once
+
+
+def _table_edited(key: str) -> None:
+    """Runs before the next script run, whichever page it shows, so a last edit is never dropped."""
+    dataset = state.current()
+    if dataset is not None and apply_editor_delta(dataset, st.session_state.get(key) or {}):
+        state.changed(external=False)
 
 
 st.title("Dataset")

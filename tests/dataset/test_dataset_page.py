@@ -73,6 +73,11 @@ def test_edits_survive_reruns_and_a_page_change(tmp_path, monkeypatch, demo_file
     assert at.session_state["dataset.working"].samples[1].genre == "bolero"
     table, _ = editor(at)
     assert table.value.loc[1, "genre"] == "bolero"
+    # text typed in the one-sample editor and the page left in the same step: still kept
+    key = f"dataset.sample.{at.session_state['dataset.version']}.0"
+    at.text_area(key=f"{key}.caption").input("typed, then left the page")
+    at.switch_page("pages/service.py").run()
+    assert at.session_state["dataset.working"].samples[0].caption == "typed, then left the page"
 
 
 def test_options_change_the_training_prompt(tmp_path, monkeypatch, demo_file):
@@ -96,10 +101,9 @@ def test_one_sample_editor_applies_and_shows_the_prompts(tmp_path, monkeypatch, 
     at.selectbox(key="dataset.pick").set_value(2).run()
     assert at.get("audio"), "the sample's audio player is shown"
     key = f"dataset.sample.{at.session_state['dataset.version']}.2"
-    at.text_area(key=f"{key}.lyrics").input("[verse]\nnew words")
-    at.checkbox(key=f"{key}.instr").check()
-    [apply] = [b for b in at.button if b.label == "Apply to this sample"]
-    apply.click().run()
+    at.text_area(key=f"{key}.lyrics").input("[verse]\nnew words").run()
+    key = f"dataset.sample.{at.session_state['dataset.version']}.2"  # renewed after the edit
+    at.checkbox(key=f"{key}.is_instrumental").check().run()
     assert not at.exception
     sample = at.session_state["dataset.working"].samples[2]
     assert sample.lyrics == "[verse]\nnew words" and sample.is_instrumental
