@@ -68,11 +68,11 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
     return ScanResult(dataset, problems)
 
 
-def rescan(dataset: Dataset) -> ScanResult:
+def rescan(dataset: Dataset, *, progress: Callable[[int, int], None] | None = None) -> ScanResult:
     """Scan the dataset's folder again: new files join; known files keep their labels, with empty
     ones filled from sidecars added since (headers refreshed); files that are gone are dropped and
     listed as problems. Options are kept."""
-    fresh = scan_folder(dataset.audio_folder())
+    fresh = scan_folder(dataset.audio_folder(), progress=progress)
     scanned = rebase(fresh.dataset, dataset.root)
     known = {dataset.key(s): s for s in dataset.samples}
     merged: list[Sample] = []

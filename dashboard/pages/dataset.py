@@ -69,9 +69,17 @@ def render_open() -> None:
 
 
 def _scan(folder: str, keep_from: Dataset | None) -> None:
+    bar = st.progress(0.0, text=f"Scanning {folder}...")
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 50) == 0:  # about 50 updates, however many files
+            bar.progress(done / total, text=f"Scanning: {done}/{total} files")
+
     try:
-        with st.spinner(f"Scanning {folder}..."):
-            result = rescan(keep_from) if keep_from is not None else scan_folder(folder)
+        if keep_from is not None:
+            result = rescan(keep_from, progress=progress)
+        else:
+            result = scan_folder(folder, progress=progress)
     except StudioError as err:
         st.error(str(err))
         return
