@@ -50,7 +50,8 @@ def render_open() -> None:
     tab_open, tab_scan = st.tabs(["Open a dataset file", "Scan a folder"])
     with tab_open:
         path = st.text_input("Dataset file", state.current_path() or demo_dataset_file(), key="dataset.open.path")
-        if st.button("Open", key="dataset.open"):
+        allowed = _may_discard("dataset.discard.open")
+        if st.button("Open", key="dataset.open", disabled=not allowed):
             try:
                 state.replace_dataset(load_dataset(path), str(Path(path).absolute()))
                 st.session_state.pop("dataset.problems", None)
@@ -64,8 +65,16 @@ def render_open() -> None:
         same = working is not None and folder and Path(folder).absolute() == working.audio_folder()
         keep = st.checkbox("Keep the labels of the open dataset", value=True, key="dataset.scan.keep",
                            disabled=not same, help="Rescan: new files join, known files keep their labels")
-        if st.button("Scan", key="dataset.scan", disabled=not folder):
+        allowed = bool(same and keep) or _may_discard("dataset.discard.scan")
+        if st.button("Scan", key="dataset.scan", disabled=not (folder and allowed)):
             _scan(folder, working if (same and keep) else None)
+
+
+def _may_discard(key: str) -> bool:
+    """True when nothing unsaved would be lost, or the user ticked that it may be."""
+    if not state.is_dirty():
+        return True
+    return st.checkbox("Discard the unsaved changes of the open dataset", key=key)
 
 
 def _scan(folder: str, keep_from: Dataset | None) -> None:

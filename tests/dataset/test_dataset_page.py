@@ -124,6 +124,16 @@ def test_csv_import_shows_the_row_report(tmp_path, monkeypatch, demo_file):
     assert "night drive" in set(table.value["caption"])
 
 
+def test_opening_another_dataset_asks_before_dropping_unsaved_edits(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    edit_cells(at, {0: {"caption": "unsaved"}})
+    assert at.button(key="dataset.open").disabled
+    at.checkbox(key="dataset.discard.open").check().run()
+    at.button(key="dataset.open").click().run()
+    assert at.session_state["dataset.working"].samples[0].caption != "unsaved"
+    assert not at.button(key="dataset.open").disabled
+
+
 def test_scan_lists_unreadable_files(tmp_path, monkeypatch, demo_file):
     (demo_file.parent / "broken.wav").write_bytes(b"not audio")
     at = open_page(monkeypatch, tmp_path / "home")
