@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("set", help="change dataset options (trigger word, tag position, genre ratio...)")
     p.add_argument("dataset", type=Path)
     DatasetOptions.add_arguments(p)
+    p.add_argument("--no-language-override", action="store_true", help="use each sample's own language")
     p.set_defaults(func=cmd_set)
 
     p = verbs.add_parser("split", help="cut long audio into fixed segments (a daemon job)")
@@ -130,6 +131,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     dataset.options = DatasetOptions.from_args(args, base=dataset.options.to_dict())
+    if args.no_language_override:
+        dataset.options = dataset.options.replace(language_override=None)
     save_dataset(dataset, args.dataset)
     if args.json:
         _print_json(dataset.options.to_dict())

@@ -19,8 +19,11 @@ def test_scan_set_show_export_import(audio_folder, tmp_path, capsys):
     assert code == 0 and "3 samples" in out and dataset_file.is_file()
 
     code, out, _ = run(capsys, "dataset", "set", str(dataset_file), "--trigger-word", "zqx",
-                       "--tag-position", "append", "--genre-ratio", "0.5")
+                       "--tag-position", "append", "--genre-ratio", "0.5", "--language-override", "ja")
     assert code == 0 and load_dataset(dataset_file).options.genre_ratio == 0.5
+    assert "language override ja" in out
+    run(capsys, "dataset", "set", str(dataset_file), "--no-language-override")
+    assert load_dataset(dataset_file).options.language_override is None
 
     code, out, _ = run(capsys, "--json", "dataset", "show", str(dataset_file))
     shown = json.loads(out)

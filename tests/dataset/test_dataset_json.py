@@ -98,3 +98,15 @@ def test_load_errors_name_the_file_and_the_field(tmp_path, content, message):
 def test_missing_file_is_a_dataset_error(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         load_dataset(tmp_path / "nope.json")
+
+
+def test_the_dataset_modules_stay_light():
+    """shared/ must import without torch, numpy, soundfile or pandas (they load lazily, where used)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, shared.dataset, shared.dataset_scan, shared.dataset_csv, shared.dataset_acestep, "
+            "shared.prompt, shared.labels, shared.cli_dataset, shared.split_settings\n"
+            "print([m for m in ('torch', 'numpy', 'soundfile', 'pandas') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
