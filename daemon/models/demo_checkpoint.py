@@ -23,7 +23,8 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _write_dit(folder: Path) -> None:
         shutil.copyfile(SOURCE_DIR / name, folder / name)
 
 
-def _silence_latent(vae) -> "torch.Tensor":
+def _silence_latent(vae: Any) -> Any:
     """[1, 64, SILENCE_FRAMES]: the VAE's latent mean of digital silence, its steady frame tiled.
 
     Encoding 600 s would take minutes; the encoder is convolutional, so away from the edges every

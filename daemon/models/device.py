@@ -40,7 +40,9 @@ def resolve_device(requested: str = "auto") -> torch.device:
     try:
         device = torch.device(requested)
     except RuntimeError:
-        raise SettingsError(f"daemon.device: {requested!r} is not a device (auto, cpu, cuda, cuda:N, mps, xpu)") from None
+        raise SettingsError(
+            f"daemon.device: {requested!r} is not a device (auto, cpu, cuda, cuda:N, mps, xpu)"
+        ) from None
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),

@@ -14,7 +14,8 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,12 @@ def _device(nvml: Any, index: int) -> dict:
         "memory_free": int(memory.free),
         "used_percent": round(100.0 * memory.used / memory.total, 2) if memory.total else 0.0,
     }
-    for key, call in (("compute_capability", lambda: ".".join(map(str, nvml.nvmlDeviceGetCudaComputeCapability(handle)))),
-                      ("utilization_percent", lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                      ("temperature_c", lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))):
+    optional = (
+        ("compute_capability", lambda: ".".join(map(str, nvml.nvmlDeviceGetCudaComputeCapability(handle)))),
+        ("utilization_percent", lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+        ("temperature_c", lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)),
+    )
+    for key, call in optional:
         try:
             info[key] = call()
         except Exception:

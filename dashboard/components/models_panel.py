@@ -5,7 +5,8 @@ nothing here imports torch or the daemon. Widget keys start with `models.`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -98,8 +99,9 @@ def _render_loaded(client: Any, loaded: dict) -> None:
     if not components:
         st.caption(f"Nothing loaded{f' (selected: {selected})' if selected else ''}; models load on first use.")
         return
+    offload = "on" if loaded.get("offload") else "off"
     st.caption(f"Loaded from {selected} · device {loaded.get('device')} · {loaded.get('dtype')} · "
-               f"offloading {'on' if loaded.get('offload') else 'off'} · fingerprint {loaded.get('fingerprint') or '-'}")
+               f"offloading {offload} · fingerprint {loaded.get('fingerprint') or '-'}")
     rows = [{
         "component": name, "where": ", ".join(f"{unit}: {dev}" for unit, dev in info["placement"].items()),
         "offloaded": ", ".join(info["offloaded"]), "size": _size(info["bytes"]),
