@@ -109,7 +109,10 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
         text = read_csv_text(path) if text is None else text
     except OSError as err:
         raise DatasetError(f"{path_str}: cannot read the CSV ({err})") from None
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text)))
+    delimiter = sniff_delimiter(text)
+    if text.lower().startswith("sep=") and len(text) > 4:  # Excel's "sep=;" line names the delimiter
+        delimiter, text = text[4], text.split("\n", 1)[1] if "\n" in text else ""
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not rows:
         raise DatasetError(f"{path_str}: the CSV is empty")
     report = CsvReport(path_str)

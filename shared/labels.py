@@ -91,7 +91,7 @@ def parse_bpm(text: str | float | None) -> int | None:
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
     raw = str(text).strip()
-    match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*(?:bpm)?", raw.lower())
+    match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*(?:bpm)?", raw.lower().replace(",", "."))  # "120,5" in Europe
     if not match:
         raise LabelError(f"{raw!r} is not a BPM; expected a number from {BPM_MIN} to {BPM_MAX}")
     value = int(float(match.group(1)) + 0.5)

@@ -30,6 +30,13 @@ def test_semicolons_upper_case_headers_and_a_bom(audio_folder, tmp_path):
     assert gamma.is_instrumental and gamma.bpm == 140 and alpha.labeled
 
 
+def test_excel_sep_line_and_decimal_commas(audio_folder, tmp_path):
+    dataset = scan_folder(audio_folder).dataset
+    csv = write(tmp_path / "c.csv", "sep=;\r\nfile;caption;bpm\r\nalpha.wav;a, b, c;120,4\r\n")
+    assert import_csv(dataset, csv).ok
+    assert (dataset.samples[0].caption, dataset.samples[0].bpm) == ("a, b, c", 120)
+
+
 def test_tabs_quoted_commas_and_multiline_lyrics(audio_folder, tmp_path):
     dataset = scan_folder(audio_folder).dataset
     csv = write(tmp_path / "c.tsv", 'path\tcaption\tlyrics\n'
