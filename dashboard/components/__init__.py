@@ -1,0 +1,1 @@
+"""Reusable dashboard pieces, one panel or helper per file."""
