@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -65,8 +66,7 @@ def write_demo_checkpoint(root: Path, seed: int = 0) -> dict:
             for name in (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME):
                 shutil.rmtree(root / name, ignore_errors=True)
                 os.replace(staging / name, root / name)
-            stamp = {"generator_version": GENERATOR_VERSION, "seed": seed}
-            (root / STAMP_NAME).write_text(json.dumps(stamp), encoding="utf-8")
+            (root / STAMP_NAME).write_text(json.dumps(_stamp(seed)), encoding="utf-8")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         seconds = time.perf_counter() - started
@@ -169,7 +169,17 @@ def _stamp_matches(root: Path, seed: int) -> bool:
     except (OSError, ValueError):
         return False
     folders_ok = all((root / name / "config.json").is_file() for name in (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME))
-    return folders_ok and stamp == {"generator_version": GENERATOR_VERSION, "seed": seed}
+    return folders_ok and stamp == _stamp(seed)
+
+
+def _stamp(seed: int) -> dict:
+    """What the demo depends on: the seed and the source that writes it (so edits regenerate it)."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    sources = [SOURCE_DIR / name for name in CODE_FILES] + [here / "demo_checkpoint.py", here / "demo_text_encoder.py"]
+    for path in sources:
+        digest.update(path.read_bytes())
+    return {"generator_version": GENERATOR_VERSION, "seed": seed, "source": digest.hexdigest()[:16]}
 
 
 def _describe(root: Path, seed: int, *, written: bool, seconds: float) -> dict:

@@ -156,6 +156,18 @@ def test_audio_tokenizer_gives_fsq_codes_and_detokenizes(model):
     assert hints.shape == (1, 30, 64)
 
 
+def test_runs_in_bfloat16(demo_checkpoints):
+    model = AutoModel.from_pretrained(str(demo_checkpoints / "acestep-v15-demo"), trust_remote_code=True,
+                                      dtype=torch.bfloat16).eval()
+    assert model.decoder.proj_in[1].weight.dtype == torch.bfloat16
+    with torch.no_grad():
+        states, mask = model.encoder(**condition(model))
+        velocity = model.decoder(**decoder_inputs(2, 51, states, mask))[0]
+        quantized, _ = model.tokenizer(torch.randn(1, 4, 5, 64, dtype=torch.bfloat16))
+    assert velocity.dtype == torch.bfloat16 and velocity.shape == (2, 51, 64) and torch.isfinite(velocity).all()
+    assert quantized.dtype == torch.bfloat16 and model.detokenizer(quantized).shape == (1, 20, 64)
+
+
 def test_lora_training_step_with_gradient_checkpointing_is_fast(model):
     with torch.no_grad():
         states, mask = model.encoder(**condition(model))

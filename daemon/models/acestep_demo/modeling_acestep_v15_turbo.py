@@ -409,6 +409,9 @@ class AceStepAudioTokenizer(nn.Module):
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (quantized [B, T5, hidden], indices [B, T5, quantizers])."""
         pooled = self.attention_pooler(self.audio_acoustic_proj(patches))
+        weight = next(self.quantizer.parameters(), None)
+        if weight is not None and weight.dtype != torch.float32:
+            self.quantizer.float()  # FSQ computes in float32 and feeds that to its own projections
         quantized, indices = self.quantizer(pooled.float())
         return quantized.to(pooled.dtype), indices
 
@@ -434,6 +437,8 @@ class AceStepAudioDetokenizer(nn.Module):
 
 class AceStepConditionGenerationModel(AceStepPreTrainedModel):
     """The whole model: `decoder`, `encoder`, `tokenizer`, `detokenizer`, `null_condition_emb`."""
+
+    _keep_in_fp32_modules = ["quantizer"]  # the FSQ's projections see its float32 output
 
     def __init__(self, config: AceStepConfig) -> None:
         super().__init__(config)
