@@ -30,14 +30,18 @@ log = logging.getLogger(__name__)
 SILENCE_FILE = "silence_latent.pt"
 
 
-def load_dit(folder: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, str]:
-    """The DiT (AceStepConditionGenerationModel) on `device`, and the attention implementation used."""
+def load_dit(folder: Path, device: torch.device, dtype: torch.dtype,
+             compute_device: torch.device | None = None) -> tuple[Any, str]:
+    """The DiT (AceStepConditionGenerationModel) on `device`, and the attention implementation used.
+
+    The attention implementation suits `compute_device` (default `device`): the manager loads
+    on the CPU and moves the model to the GPU afterwards."""
     from transformers import AutoModel
 
     folder = Path(folder)
     validate_dit_folder(folder)
     errors = []
-    for attn in attention_candidates(device):
+    for attn in attention_candidates(compute_device or device):
         try:
             model = AutoModel.from_pretrained(str(folder), trust_remote_code=True,
                                               attn_implementation=attn, dtype=dtype)
@@ -73,7 +77,8 @@ def load_vae(folder: Path, device: torch.device, dtype: torch.dtype) -> Any:
     return vae
 
 
-def load_text_encoder(folder: Path, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+def load_text_encoder(folder: Path, device: torch.device, dtype: torch.dtype,
+                      compute_device: torch.device | None = None) -> tuple[Any, Any]:
     """(tokenizer, text encoder model) from a Qwen3-Embedding folder, the model on `device`."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -84,7 +89,7 @@ def load_text_encoder(folder: Path, device: torch.device, dtype: torch.dtype) ->
     except Exception as err:
         raise CheckpointError(f"{folder}: the tokenizer could not be loaded ({type(err).__name__}: {err})") from None
     errors = []
-    for attn in attention_candidates(device):
+    for attn in attention_candidates(compute_device or device):
         try:
             model = AutoModel.from_pretrained(str(folder), attn_implementation=attn, dtype=dtype)
             break

@@ -279,13 +279,13 @@ class ModelManager:
             latent = loader.load_silence_latent(Path(source), device, dtype)
             return _Loaded(latent, source, {name: str(device)}, _nbytes(latent))
         if name == "dit":
-            model, attn = loader.load_dit(Path(source), CPU, dtype)
+            model, attn = loader.load_dit(Path(source), CPU, dtype, compute_device=device)
             item = _Loaded(model, source, {"dit": "cpu", "encoder": "cpu"}, _nbytes(model), attn_implementation=attn)
         elif name == "vae":
             vae = loader.load_vae(Path(source), CPU, dtype)
             item = _Loaded(vae, source, {"vae": "cpu"}, _nbytes(vae))
         else:
-            tokenizer, model = loader.load_text_encoder(Path(source), CPU, dtype)
+            tokenizer, model = loader.load_text_encoder(Path(source), CPU, dtype, compute_device=device)
             item = _Loaded(model, source, {"text_encoder": "cpu"}, _nbytes(model), tokenizer=tokenizer)
         for unit in list(item.placement):
             if self.offload_enabled and unit in OFFLOADABLE:
@@ -308,8 +308,7 @@ class ModelManager:
             item.obj.to(device)
         with self._state_lock:
             item.placement[unit] = str(device)
-        log.debug("moved %s to %s", unit, device)
-        self._emit("model_moved", component=unit, device=str(device))
+        log.debug("moved %s to %s", unit, device)  # no event: offloading moves on every use
 
     @staticmethod
     def _part(obj: Any, name: str) -> Any:
