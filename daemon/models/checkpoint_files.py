@@ -79,6 +79,12 @@ def weight_files(folder: Path, stem: str) -> list[Path]:
     raise CheckpointError(f"{single}: missing (no weights in {folder})")
 
 
+def check_weights(folder: Path, stem: str) -> None:
+    """Every weights file of `stem` is present and its safetensors header is whole."""
+    for path in weight_files(folder, stem):
+        read_safetensors_header(path)
+
+
 def validate_dit_folder(folder: Path) -> dict:
     """Check a DiT folder (config, model_type, code files, weights headers); returns its config."""
     folder = Path(folder)
@@ -92,16 +98,14 @@ def validate_dit_folder(folder: Path) -> dict:
         code = folder / (str(target).rsplit(".", 1)[0].split("--")[-1] + ".py")
         if not code.is_file():
             raise CheckpointError(f"{code}: missing (config.json's auto_map points at it)")
-    for path in weight_files(folder, "model"):
-        read_safetensors_header(path)
+    check_weights(folder, "model")
     return config
 
 
 def validate_vae_folder(folder: Path) -> dict:
     """Check a diffusers VAE folder (config and weights header); returns its config."""
     config = read_config(folder)
-    for path in weight_files(folder, "diffusion_pytorch_model"):
-        read_safetensors_header(path)
+    check_weights(folder, "diffusion_pytorch_model")
     return config
 
 
@@ -111,8 +115,7 @@ def validate_text_encoder_folder(folder: Path) -> dict:
     config = read_config(folder)
     if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.json", "tokenizer.model")):
         raise CheckpointError(f"{folder / 'tokenizer.json'}: missing (the text encoder needs its tokenizer)")
-    for path in weight_files(folder, "model"):
-        read_safetensors_header(path)
+    check_weights(folder, "model")
     return config
 
 
