@@ -315,7 +315,8 @@ class ModelManager:
         return getattr(obj, name) if name in ("encoder", "decoder") else obj
 
     def _refuse_if_in_use(self, components: list[str], action: str) -> None:
-        busy = [u for u, count in self._users.items() if count and COMPONENT_OF[u] in components]
+        with self._state_lock:
+            busy = [u for u, count in self._users.items() if count and COMPONENT_OF[u] in components]
         if busy:
             raise StudioError(f"cannot {action}: {', '.join(busy)} in use by a running job")
 

@@ -178,6 +178,7 @@ def test_lora_training_step_with_gradient_checkpointing_is_fast(model):
     try:
         wrapped.base_model.model.gradient_checkpointing_enable()
         wrapped.train()
+        assert wrapped.base_model.model.is_gradient_checkpointing
         optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-3)
         timings = []
         for _ in range(3):
