@@ -88,3 +88,11 @@ def test_cli_verbs(daemon_proc, demo_root):
     assert gpu.returncode == 0 and gpu.stdout.strip()
     bad = cli(home, "load", "no-such-model", "--wait")
     assert bad.returncode == 1 and "no-such-model" in bad.stderr
+
+
+def test_cli_demo_skips_what_is_up_to_date(demo_root, tmp_path):
+    done = cli(tmp_path / "home", "--json", "demo", "--root", str(demo_root))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["checkpoint"]["written"] is False
+    assert result["checkpoint"]["dit"] == str(demo_root / "checkpoints" / "acestep-v15-demo")
