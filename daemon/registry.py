@@ -2,7 +2,9 @@
 
 - `@command("name")` registers a request handler `(ctx: CommandContext, content: dict) -> dict`.
 - `@job_kind("name", SettingsClass)` registers a job runner `(ctx: JobContext, settings) -> dict`.
-- `service("name", factory)` registers a lazily built, daemon-wide object (the model manager...).
+- `service("name", factory)` registers a lazily built, daemon-wide object (the model manager...);
+  the factory gets the Services, so it can read "config", "home" and "bus".
+- `on_startup(fn)` runs `fn(services)` once the daemon is listening (start background monitors).
 
 Modules that register things are listed in `daemon.plugins.PLUGIN_MODULES`.
 """
@@ -37,7 +39,8 @@ class JobKind:
 
 COMMANDS: dict[str, CommandSpec] = {}
 JOB_KINDS: dict[str, JobKind] = {}
-_SERVICE_FACTORIES: dict[str, Callable[[], Any]] = {}
+_SERVICE_FACTORIES: dict[str, Callable[[Services], Any]] = {}
+STARTUP_HOOKS: list[Callable[[Services], None]] = []
 
 
 def command(name: str, *, state_changing: bool = False) -> Callable[[CommandHandler], CommandHandler]:
@@ -60,9 +63,15 @@ def job_kind(name: str, settings: type[SettingsGroup], description: str = "") ->
     return register
 
 
-def service(name: str, factory: Callable[[], Any]) -> None:
-    """Register a daemon-wide object built on first use (see Services)."""
+def service(name: str, factory: Callable[[Services], Any]) -> None:
+    """Register a daemon-wide object built on first use by `factory(services)` (see Services)."""
     _SERVICE_FACTORIES[name] = factory
+
+
+def on_startup(fn: Callable[[Services], None]) -> Callable[[Services], None]:
+    """Run `fn(services)` once the daemon is listening; a failure is logged, never fatal."""
+    STARTUP_HOOKS.append(fn)
+    return fn
 
 
 def lookup_job_kind(name: str) -> JobKind:
@@ -77,14 +86,14 @@ class Services:
 
     def __init__(self, **ready: Any) -> None:
         self._objects: dict[str, Any] = dict(ready)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a factory may get() another service
 
     def get(self, name: str) -> Any:
         with self._lock:
             if name not in self._objects:
                 if name not in _SERVICE_FACTORIES:
                     raise KeyError(f"no service {name!r}; registered: {sorted(_SERVICE_FACTORIES)}")
-                self._objects[name] = _SERVICE_FACTORIES[name]()
+                self._objects[name] = _SERVICE_FACTORIES[name](self)
             return self._objects[name]
 
     def built(self, name: str) -> Any | None:

@@ -23,7 +23,7 @@ import zmq
 from daemon.events import EventBus
 from daemon.jobs import JobQueue
 from daemon.plugins import load_plugins
-from daemon.registry import COMMANDS, Services
+from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
 from shared import home as homes
 from shared.config import DaemonSettings
 from shared.errors import AuthError, DaemonLocked, ProtocolError, SettingsError, StudioError
@@ -162,6 +162,11 @@ class Server:
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         self.bus.emit("daemon_started", {"pid": os.getpid(), "daemon_session": self.session.session_id})
+        for hook in STARTUP_HOOKS:
+            try:
+                hook(self.services)
+            except Exception as err:  # a monitor that can't start must not stop the daemon
+                log.warning("start-up hook %s failed: %s", getattr(hook, "__name__", hook), err)
         while self.running:
             ready = dict(poller.poll(200))
             if self._wake_r in ready:

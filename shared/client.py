@@ -24,8 +24,8 @@ from shared import home as homes
 from shared.errors import DaemonNotRunning, DaemonTimeout, JobError, StudioError, error_by_name
 from shared.protocol import EVENT_TOPIC, Session, new_id
 
-READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu"}
-STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown"}
+READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models"}
+STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown", "unload"}
 FINISHED = ("done", "failed", "cancelled", "stopped")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from daemon.models import discovery
 from daemon.models.components import COMPONENT_OF
 from daemon.models.gpu import GpuMonitor, gpu_status
-from daemon.registry import command, job_kind, service
+from daemon.registry import command, job_kind, on_startup, service
 from shared.errors import ProtocolError, SettingsError
 from shared.home import studio_home
 from shared.settings import SettingsGroup, setting
@@ -25,14 +25,23 @@ from shared.settings import SettingsGroup, setting
 UNLOAD_WAIT_S = 0.2
 
 
-def _build_manager() -> Any:
+def _build_manager(services: Any) -> Any:
     from daemon.models.manager import ModelManager
 
-    return ModelManager()
+    return ModelManager(config=services.built("config"), home=services.built("home"), bus=services.built("bus"))
+
+
+def _build_gpu_monitor(services: Any) -> GpuMonitor:
+    config = services.built("config")
+    monitor = GpuMonitor(bus=services.built("bus"))
+    if config is not None:
+        monitor.alert_percent = config.gpu_alert_percent
+        monitor.poll_seconds = config.gpu_poll_seconds
+    return monitor
 
 
 service("models", _build_manager)
-service("gpu", GpuMonitor)
+service("gpu", _build_gpu_monitor)
 
 
 def _manager(services: Any) -> Any:
@@ -44,14 +53,11 @@ def _manager(services: Any) -> Any:
 def _gpu_monitor(services: Any) -> GpuMonitor:
     """The GPU monitor, bound to the daemon's bus and settings and started (no-op without a GPU)."""
     monitor: GpuMonitor = services.get("gpu")
-    config = services.built("config")
-    if monitor.bus is None:
-        monitor.bus = services.built("bus")
-        if config is not None:
-            monitor.alert_percent = config.gpu_alert_percent
-            monitor.poll_seconds = config.gpu_poll_seconds
     monitor.start()
     return monitor
+
+
+on_startup(_gpu_monitor)
 
 
 def _home(ctx: Any) -> Any:
