@@ -20,6 +20,7 @@ from daemon.preprocess.models import PreprocessModels, memory_snapshot
 from daemon.preprocess.plan import make_plan
 from daemon.preprocess.prefetch import prefetch
 from daemon.preprocess.run import PreprocessRun
+from daemon.preprocess.speedups import vae_speedups
 from daemon.preprocess.stages import first_stage, second_stage
 from daemon.preprocess.tensor_folder import write_sample
 from shared.dataset import load_dataset
@@ -64,6 +65,7 @@ def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
     failures = 0
     with ExitStack() as stack:
         vae = stack.enter_context(models.vae())
+        stack.enter_context(vae_speedups(vae, models.device))
         text_model, tokenizer = stack.enter_context(models.text_encoder())
         encoder = stack.enter_context(models.condition_encoder())
         silence = models.silence_latent()

@@ -22,6 +22,7 @@ from daemon.preprocess.models import PreprocessModels, memory_snapshot
 from daemon.preprocess.plan import PASS1_DIR, WorkItem
 from daemon.preprocess.prefetch import prefetch
 from daemon.preprocess.run import PreprocessRun
+from daemon.preprocess.speedups import vae_speedups
 from daemon.preprocess.stages import first_stage, second_stage
 from daemon.preprocess.tensor_folder import write_sample
 
@@ -54,6 +55,7 @@ def _pass_one(run: PreprocessRun, models: PreprocessModels, pass1_dir: Path) -> 
     done = len(ready)
     with ExitStack() as stack:
         vae = stack.enter_context(models.vae())
+        stack.enter_context(vae_speedups(vae, models.device))
         text_model, tokenizer = stack.enter_context(models.text_encoder())
         run.ctx.event("memory", stage="pass 1 models loaded", **memory_snapshot(models.device))
         run.start_clock()

@@ -131,3 +131,19 @@ def test_output_folder_of_another_model_is_refused(songs, tmp_path, run_inline):
                          "model": {"name": "acestep-v15-base", "fingerprint": "0123456789abcdef"}})
     with pytest.raises(TensorFolderError, match="acestep-v15-base"):
         run_inline(settings_for(songs, out))
+
+
+def test_vae_speedups_are_exact_and_scoped(demo_manager):
+    import numpy as np
+
+    from daemon.preprocess.encode import Tiling, vae_encode
+    from daemon.preprocess.speedups import vae_speedups
+
+    vae = demo_manager.get("vae")
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 9600)).astype(np.float32)
+    plain = vae_encode(vae, audio, Tiling(750, 50), torch.Generator().manual_seed(0))
+    with vae_speedups(vae, torch.device("cpu")):
+        fast = vae_encode(vae, audio, Tiling(750, 50), torch.Generator().manual_seed(0))
+        assert any("forward" in vars(m) for m in vae.modules())
+    assert torch.equal(plain, fast)
+    assert not any("forward" in vars(m) for m in vae.modules())  # the manager's VAE is left as it was
