@@ -15,6 +15,7 @@ from shared.errors import StudioError
 
 CLI_MODULES = [
     "shared.cli_core",
+    "shared.cli_settings",
     "shared.cli_models",
     "shared.cli_preprocess",
     "shared.cli_dataset",

@@ -66,3 +66,14 @@ def test_docs_list_every_setting_by_section():
     for name in Example.names():
         assert f"`{name}`" in docs
     assert "### Adapter" in docs and "### Optimizer" in docs
+
+
+def test_settings_reference_is_current():
+    """docs/SETTINGS.md is derived from the declarations; regenerate it when a setting changes."""
+    from pathlib import Path
+
+    from shared.settings_catalog import all_markdown
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "SETTINGS.md"
+    assert docs.read_text() == all_markdown() + "\n", (
+        "docs/SETTINGS.md is stale: run `acestep-studio settings --markdown > docs/SETTINGS.md`")
