@@ -46,6 +46,9 @@ class PreprocessSettings(SettingsGroup):
                                   section="Memory", importance="advanced", minimum=0.0, maximum=30.0)
     workers: int = setting(2, "CPU threads decoding and resampling ahead of the model.", section="Speed",
                            importance="advanced", minimum=1, maximum=32)
+    batch_size: int | None = setting(None, "Clips of one length (e.g. split segments) VAE-encoded together; "
+                                     "none: 4 on a GPU, 1 on the CPU (no gain there).", section="Speed",
+                                     importance="advanced", minimum=1, maximum=64)
     prefetch: int = setting(4, "Decoded clips kept ready ahead of the model.", section="Speed",
                             importance="advanced", minimum=1, maximum=64)
     max_text_tokens: int = setting(256, "Token limit of the text prompt.", section="Text",

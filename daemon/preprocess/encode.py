@@ -1,7 +1,8 @@
 """The tensor steps of ACESTEP_INTERFACE.md section 4, each a function of the models it needs.
 
 - `vae_encode(vae, audio)`: [2, S] 48 kHz audio to target latents [T, 64], tiled beyond a tile
-  length with the overlap discarded, so memory stays flat with duration.
+  length with the overlap discarded, so memory stays flat with duration; `vae_encode_batch` for
+  several clips of one length at once (a GPU gets busier, the latents are the same).
 - `encode_text(model, tokenizer, prompt)`: text encoder `last_hidden_state` [Lt, 1024] + mask.
 - `embed_lyrics(model, tokenizer, prompt)`: the token embedding table only [Ll, 1024] + mask.
 - `condition(encoder, ...)`: the DiT's `model.encoder(...)`, one zero reference -> [L, H] + bool mask.
@@ -78,14 +79,32 @@ def vae_encode(
     with torch.inference_mode():
         for w0, w1, c0, c1 in tiling.windows(total):
             chunk = wave[:, w0 * HOP:w1 * HOP].unsqueeze(0).to(device, dtype)
-            dist = vae.encode(chunk).latent_dist
-            latents = dist.sample(generator=generator) if generator is not None else dist.sample()
-            latents = latents[0].transpose(0, 1)  # [frames, 64]
-            pieces.append(latents[c0 - w0:c1 - w0].float().cpu())
+            latents = sample_latents(vae.encode(chunk).latent_dist, 0, generator)  # [frames, 64]
+            pieces.append(latents[c0 - w0:c1 - w0])
     out = torch.cat(pieces, dim=0)
     if out.shape[0] != total:
         raise RuntimeError(f"VAE returned {out.shape[0]} latent frames for {total} expected")
     return out
+
+
+def vae_encode_batch(
+    vae: torch.nn.Module, audios: list[np.ndarray], generators: list[torch.Generator | None],
+) -> list[torch.Tensor]:
+    """Clips of one length (within one tile) in a single VAE call; each sampled with its own generator,
+    so a clip gets the same latents batched or alone."""
+    waves = torch.stack([pad_to_hop(audio) for audio in audios])
+    device, dtype = module_device(vae), module_dtype(vae)
+    with torch.inference_mode():
+        dist = vae.encode(waves.to(device, dtype)).latent_dist
+        return [sample_latents(dist, i, gen) for i, gen in enumerate(generators)]
+
+
+def sample_latents(dist, index: int, generator: torch.Generator | None) -> torch.Tensor:
+    """mean + std * noise for one batch row as [T, 64] float32 on the CPU; noise drawn on the CPU so
+    the same seed gives the same latents on every device."""
+    mean, std = dist.mean[index], dist.std[index]
+    noise = torch.randn(mean.shape, generator=generator, dtype=torch.float32)
+    return (mean.float() + std.float() * noise.to(mean.device)).transpose(0, 1).cpu()
 
 
 def seeded_generator(key: str, device: torch.device | str = "cpu") -> torch.Generator:

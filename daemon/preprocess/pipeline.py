@@ -18,10 +18,10 @@ from daemon.preprocess import two_pass
 from daemon.preprocess.encode import Tiling
 from daemon.preprocess.models import PreprocessModels, memory_snapshot
 from daemon.preprocess.plan import make_plan
-from daemon.preprocess.prefetch import prefetch
+from daemon.preprocess.prefetch import batched, prefetch
 from daemon.preprocess.run import PreprocessRun
 from daemon.preprocess.speedups import vae_speedups
-from daemon.preprocess.stages import first_stage, second_stage
+from daemon.preprocess.stages import batch_key, first_stage_or_report, second_stage, vae_batch_size
 from daemon.preprocess.tensor_folder import write_sample
 from shared.dataset import load_dataset
 from shared.errors import DatasetError, StudioError
@@ -29,7 +29,6 @@ from shared.preprocess_settings import PreprocessSettings
 
 log = logging.getLogger(__name__)
 
-MAX_CONSECUTIVE_MODEL_FAILURES = 3  # the model, not the files, is broken: stop instead of skipping all
 
 
 def run_preprocess(ctx: JobContext, settings: PreprocessSettings) -> dict:
@@ -58,11 +57,12 @@ def run_preprocess(ctx: JobContext, settings: PreprocessSettings) -> dict:
 
 
 def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
-    """All models per sample, decoding ahead on worker threads; True when stopped early."""
-    ctx, settings = run.ctx, run.settings
-    todo = run.plan.todo
+    """All models per sample (or batch of same-length samples), decoding ahead on worker threads;
+    True when stopped early."""
+    ctx, settings, todo = run.ctx, run.settings, run.plan.todo
     tiling = Tiling.from_seconds(settings.tile_seconds, settings.tile_overlap)
-    failures = 0
+    size = vae_batch_size(settings, models.device)
+    done = 0
     with ExitStack() as stack:
         vae = stack.enter_context(models.vae())
         stack.enter_context(vae_speedups(vae, models.device))
@@ -71,23 +71,15 @@ def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
         silence = models.silence_latent()
         ctx.event("memory", stage="models loaded", **memory_snapshot(models.device))
         run.start_clock()
-        stream = prefetch(todo, run.prepare, workers=settings.workers, ahead=settings.prefetch)
+        stream = prefetch(todo, run.prepare, workers=settings.workers, ahead=max(settings.prefetch, 2 * size))
         try:
-            for done, (item, prepared) in enumerate(stream, 1):
-                if isinstance(prepared, Exception):
-                    run.fail(item, prepared)
-                else:
-                    try:
-                        half = first_stage(prepared, vae, text_model, tokenizer, tiling, settings)
-                        tensors = second_stage(half, encoder, silence)
-                        entry = write_sample(item.out_path, tensors, prepared.metadata)
-                    except Exception as err:  # one file's failure never aborts the batch
-                        failures = _count_failure(err, failures, run.written)
-                        run.fail(item, err)
-                    else:
-                        failures = 0
-                        run.finish(item, entry, prepared.metadata)
-                run.progress(done, len(todo), item.audio_path.name, "encode")
+            for batch in batched(stream, size, key=lambda prepared: batch_key(prepared, tiling)):
+                halves = first_stage_or_report(run, batch, vae, text_model, tokenizer, tiling)
+                for (item, prepared), half in zip(batch, halves):
+                    if half is not None:
+                        _finish_sample(run, item, half, encoder, silence, prepared.metadata)
+                done += len(batch)
+                run.progress(done, len(todo), batch[-1][0].audio_path.name, "encode")
                 if ctx.stop_requested:
                     return done < len(todo)
         finally:
@@ -95,11 +87,13 @@ def single_pass(run: PreprocessRun, models: PreprocessModels) -> bool:
     return False
 
 
-def _count_failure(err: Exception, failures: int, written: int) -> int:
-    """Consecutive model-side failures; raise when the first files all fail that way (a broken model)."""
-    if isinstance(err, StudioError):
-        return failures  # a file's problem (NaN, bad shape), not the model's
-    failures += 1
-    if failures >= MAX_CONSECUTIVE_MODEL_FAILURES and written == 0:
-        raise err
-    return failures
+def _finish_sample(run: PreprocessRun, item, half: dict, encoder, silence, metadata: dict) -> None:
+    """Second stage and the atomic write of one sample; a failure is reported, never raised."""
+    try:
+        entry = write_sample(item.out_path, second_stage(half, encoder, silence), metadata)
+    except Exception as err:  # NaN after encoding, a full disk...: this file only
+        run.fail(item, err, model_side=not isinstance(err, StudioError))
+    else:
+        run.finish(item, entry, metadata)
+
+

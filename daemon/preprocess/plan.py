@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def make_plan(dataset: Dataset, output_dir: Path, *, fingerprint: str, model_nam
     """Work items for every sample; finished files (same model) are skipped unless `overwrite`."""
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(output_dir)
+    if overwrite:  # two-pass intermediates of an earlier run may have other settings
+        shutil.rmtree(output_dir / PASS1_DIR, ignore_errors=True)
     previous = read_manifest(output_dir)
     old_entries = {}
     if is_studio_manifest(previous):

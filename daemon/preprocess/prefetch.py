@@ -3,6 +3,7 @@
 `prefetch(items, load, workers, ahead)` yields `(item, result_or_error)` in the input order while
 up to `ahead` items are decoded in the background, so the model never waits on file I/O,
 decoding or resampling. numpy, soundfile and soxr release the GIL, so threads really overlap.
+`batched(stream, size, key)` groups what comes out into batches of one key (clips of one length).
 """
 from __future__ import annotations
 
@@ -49,3 +50,26 @@ def _fill(pending: deque, source: Iterator, pool: ThreadPoolExecutor, load: Call
         except StopIteration:
             return
         pending.append((item, pool.submit(load, item)))
+
+
+def batched(
+    stream: Iterable[tuple[Item, Result | Exception]], size: int, key: Callable[[Result], object],
+) -> Iterator[list[tuple[Item, Result | Exception]]]:
+    """Group consecutive results with the same `key` (not None) into lists of at most `size`;
+    errors and results whose key is None come alone. Order is kept."""
+    batch: list[tuple[Item, Result | Exception]] = []
+    batch_key: object = None
+    for item, result in stream:
+        if isinstance(result, Exception) or (k := key(result)) is None:
+            if batch:
+                yield batch
+                batch = []
+            yield [(item, result)]
+            continue
+        if batch and (k != batch_key or len(batch) >= size):
+            yield batch
+            batch = []
+        batch.append((item, result))
+        batch_key = k
+    if batch:
+        yield batch

@@ -27,6 +27,7 @@ from shared.tensor_manifest import MANIFEST_FORMAT, MANIFEST_VERSION, write_mani
 log = logging.getLogger(__name__)
 
 MANIFEST_EVERY_S = 5.0  # rewrite the manifest at most this often while running
+MAX_MODEL_FAILURES = 3  # model errors on the first files in a row: the model is broken, stop
 
 
 @dataclass
@@ -57,6 +58,7 @@ class PreprocessRun:
         self.started = time.monotonic()
         self._picks = genre_picks(dataset)
         self._manifest_written = 0.0
+        self._model_failures = 0
 
     # -- CPU side (worker threads) --------------------------------------------------------
     def prepare(self, item: WorkItem) -> Prepared:
@@ -89,12 +91,18 @@ class PreprocessRun:
         self.written += 1
         self.maybe_write_manifest()
 
-    def fail(self, item: WorkItem, err: BaseException) -> None:
+    def fail(self, item: WorkItem, err: BaseException, *, model_side: bool = False) -> None:
+        """Report a skipped file. Model-side errors on the first files in a row mean a broken model,
+        not bad files: after MAX_MODEL_FAILURES of them with nothing written, the run raises."""
         reason = str(err) if str(err) else type(err).__name__
         self.errors.append({"file": item.sample.audio, "output": item.name, "reason": reason,
                             "error": type(err).__name__})
         self.ctx.event("file_error", file=item.sample.audio, reason=reason, error=type(err).__name__)
         log.warning("skipped %s: %s", item.audio_path, reason)
+        self._model_failures = self._model_failures + 1 if model_side else 0
+        if self._model_failures >= MAX_MODEL_FAILURES and self.written == 0:
+            self.write_manifest(complete=False)
+            raise err
         self.maybe_write_manifest()
 
     def start_clock(self) -> None:

@@ -221,6 +221,12 @@ class SampleFile:
     def legacy(self) -> bool:
         return self.path.suffix == LEGACY_SUFFIX
 
+    @property
+    def frames(self) -> int | None:
+        """Latent frames (T) from the manifest, without opening the file; None when not recorded."""
+        shape = (self.entry.get("shapes") or {}).get("target_latents")
+        return int(shape[0]) if shape else None
+
 
 @dataclass
 class TensorFolder:

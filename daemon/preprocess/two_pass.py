@@ -3,7 +3,8 @@
 Pass 1 runs the VAE and the text encoder and writes each sample's intermediate results to
 `<output>/.pass1/<name>` (atomic, so a killed run resumes there too). The pass-1 models are then
 moved off the GPU and the cache emptied (memory is reported in `memory` events before and after).
-Pass 2 loads the DiT's condition encoder, finishes each sample and deletes its intermediate file.
+Pass 2 puts only the DiT's condition encoder on the GPU (its decoder stays on the CPU), finishes
+each sample and deletes its intermediate file.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from safetensors.torch import save_file
 from daemon.preprocess.encode import Tiling
 from daemon.preprocess.models import PreprocessModels, memory_snapshot
 from daemon.preprocess.plan import PASS1_DIR, WorkItem
-from daemon.preprocess.prefetch import prefetch
+from daemon.preprocess.prefetch import batched, prefetch
 from daemon.preprocess.run import PreprocessRun
 from daemon.preprocess.speedups import vae_speedups
-from daemon.preprocess.stages import first_stage, second_stage
+from daemon.preprocess.stages import batch_key, first_stage_or_report, second_stage, vae_batch_size
 from daemon.preprocess.tensor_folder import write_sample
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def run_two_passes(run: PreprocessRun, models: PreprocessModels) -> bool:
     """Pass 1, free its models, pass 2; True when stopped early (intermediates stay for a rerun)."""
     pass1_dir = run.plan.output_dir / PASS1_DIR
     pass1_dir.mkdir(exist_ok=True)
+    models.release("dit")  # a DiT left loaded by an earlier job waits on the CPU during pass 1
     ready, stopped = _pass_one(run, models, pass1_dir)
     run.ctx.event("memory", stage="after pass 1, before freeing", **memory_snapshot(models.device))
     models.release("vae", "text_encoder")
@@ -59,20 +61,22 @@ def _pass_one(run: PreprocessRun, models: PreprocessModels, pass1_dir: Path) -> 
         text_model, tokenizer = stack.enter_context(models.text_encoder())
         run.ctx.event("memory", stage="pass 1 models loaded", **memory_snapshot(models.device))
         run.start_clock()
-        stream = prefetch(missing, run.prepare, workers=settings.workers, ahead=settings.prefetch)
+        size = vae_batch_size(settings, models.device)
+        stream = prefetch(missing, run.prepare, workers=settings.workers, ahead=max(settings.prefetch, 2 * size))
         try:
-            for item, prepared in stream:
-                done += 1
-                if isinstance(prepared, Exception):
-                    run.fail(item, prepared)
-                else:
+            for batch in batched(stream, size, key=lambda prepared: batch_key(prepared, tiling)):
+                halves = first_stage_or_report(run, batch, vae, text_model, tokenizer, tiling)
+                for (item, prepared), half in zip(batch, halves):
+                    if half is None:
+                        continue
                     try:
-                        half = first_stage(prepared, vae, text_model, tokenizer, tiling, settings)
                         _save_intermediate(pass1_dir / item.name, half, prepared.metadata)
-                        ready.append(item)
-                    except Exception as err:  # one file's failure never aborts the batch
+                    except OSError as err:  # a full disk for this file: report it, go on
                         run.fail(item, err)
-                run.progress(done, total, item.audio_path.name, "pass 1: VAE + text encoder")
+                    else:
+                        ready.append(item)
+                done += len(batch)
+                run.progress(done, total, batch[-1][0].audio_path.name, "pass 1: VAE + text encoder")
                 if run.ctx.stop_requested:
                     return ready, True
         finally:
@@ -84,6 +88,7 @@ def _pass_one(run: PreprocessRun, models: PreprocessModels, pass1_dir: Path) -> 
 def _pass_two(run: PreprocessRun, models: PreprocessModels, ready: list[WorkItem], pass1_dir: Path) -> bool:
     """Condition encoder for every pass-1 result; writes the final file and drops the intermediate."""
     with models.condition_encoder() as encoder:
+        models.release("decoder")  # only the condition encoder is needed on the GPU
         silence = models.silence_latent()
         run.ctx.event("memory", stage="pass 2 model loaded", **memory_snapshot(models.device))
         return _finish_all(run, encoder, silence, ready, pass1_dir)

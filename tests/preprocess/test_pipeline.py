@@ -83,7 +83,7 @@ def test_tensors_prompts_bad_files_and_resume(songs, tmp_path, run_inline, demo_
     assert sorted(p.name for p in out.iterdir()) == sorted(["manifest.json", *folder.names()])
 
 
-def test_stop_then_rerun_and_two_pass_gives_the_same_tensors(tmp_path, run_inline):
+def test_stop_rerun_two_pass_and_batching_give_the_same_tensors(tmp_path, run_inline):
     folder = tmp_path / "songs"
     names = ["a.wav", "b.wav", "c.wav"]
     for i, name in enumerate(names):
@@ -98,7 +98,7 @@ def test_stop_then_rerun_and_two_pass_gives_the_same_tensors(tmp_path, run_inlin
     assert rest.result["written"] == 2 and rest.result["skipped_existing"] == 1
 
     double = tmp_path / "double"
-    two = run_inline(settings_for(dataset, double, two_pass=True))
+    two = run_inline(settings_for(dataset, double, two_pass=True, batch_size=2))  # and clips batched
     assert two.result["written"] == 3 and not (double / ".pass1").exists()
     stages = [m["stage"] for m in two.of_type("memory")]
     assert "pass-1 models freed" in stages and stages.index("pass-1 models freed") < stages.index("pass 2 model loaded")
@@ -147,3 +147,27 @@ def test_vae_speedups_are_exact_and_scoped(demo_manager):
         assert any("forward" in vars(m) for m in vae.modules())
     assert torch.equal(plain, fast)
     assert not any("forward" in vars(m) for m in vae.modules())  # the manager's VAE is left as it was
+
+
+def test_nan_after_encoding_is_reported_and_skipped(tmp_path, run_inline, monkeypatch):
+    from daemon.preprocess import pipeline
+
+    folder = tmp_path / "songs"
+    for name in ("good.wav", "nan.wav"):
+        write_tone(folder / name, 0.5)
+    dataset = make_dataset(folder, [Sample(audio="nan.wav"), Sample(audio="good.wav")])
+    real_second_stage = pipeline.second_stage
+
+    def poisoned(half, encoder, silence):
+        tensors = real_second_stage(half, encoder, silence)
+        if poisoned.calls == 0:  # the first sample (nan.wav) comes out with a NaN
+            tensors["encoder_hidden_states"][0, 0] = float("nan")
+        poisoned.calls += 1
+        return tensors
+
+    poisoned.calls = 0
+    monkeypatch.setattr(pipeline, "second_stage", poisoned)
+    run = run_inline(settings_for(dataset, tmp_path / "out"))
+    assert run.result["written"] == 1
+    assert [(f["file"], "NaN" in f["reason"]) for f in run.result["failed"]] == [("nan.wav", True)]
+    assert run.of_type("file_error")[0]["file"] == "nan.wav"

@@ -66,6 +66,7 @@ def test_write_sample_refuses_bad_tensors_and_leaves_no_file(tmp_path, key, bad,
 def test_open_load_and_verify_checksums(tmp_path):
     folder = open_tensor_folder(studio_folder(tmp_path / "t"))
     assert folder.kind == "studio" and len(folder) == 2 and folder.names() == ["a.safetensors", "b.safetensors"]
+    assert [s.frames for s in folder.samples] == [12, 12]
     sample = folder.load("b.safetensors", verify=True)
     assert sample["metadata"]["filename"] == "b.wav" and sample["encoder_attention_mask"].dtype == torch.bool
     folder.verify()
