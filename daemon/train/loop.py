@@ -16,7 +16,8 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -354,7 +355,8 @@ def validation_loss(module: Any, adapter: Adapter, samples: batching.SampleSourc
                 sample[key] = sample[key][: settings.crop_frames]
         batch = batching.collate([sample]).to(device, dtype)
         t = sampler.sample(1, generator=generator).to(device)
-        noise = torch.randn(batch.target_latents.shape, generator=generator).to(device) * batch.attention_mask[..., None]
+        noise = torch.randn(batch.target_latents.shape, generator=generator).to(device)
+        noise = noise * batch.attention_mask.unsqueeze(-1)
         draws = Draws(t, noise, torch.zeros(1, dtype=torch.bool))
         total += float(flow_matching_losses(module, batch, draws, null_condition_emb, dtype).sum())
     module.train()

@@ -6,7 +6,7 @@ optimizer. Schedules are LambdaLR over plain functions, so their state is JSON (
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 

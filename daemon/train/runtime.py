@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import math
 import random
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch

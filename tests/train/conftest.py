@@ -47,33 +47,11 @@ def load_dit(folder: str | Path) -> Any:
     return model.eval().requires_grad_(False)
 
 
-def encode_samples(model: Any, frames: list[int], seed: int = 0, lyric_tokens: int = 6,
-                   text_tokens: int = 5) -> list[dict]:
+def encode_samples(model: Any, frames: list[int], seed: int = 0) -> list[dict]:
     """Training samples: the model's condition encoder on random text/lyric embeddings."""
-    gen = torch.Generator().manual_seed(seed)
-    width = model.config.text_hidden_dim
-    out = []
-    for i, length in enumerate(frames):
-        lt, ll = text_tokens + i % 3, lyric_tokens + i % 2
-        with torch.no_grad():
-            states, mask = model.encoder(
-                text_hidden_states=torch.randn(1, lt, width, generator=gen),
-                text_attention_mask=torch.ones(1, lt),
-                lyric_hidden_states=torch.randn(1, ll, width, generator=gen),
-                lyric_attention_mask=torch.ones(1, ll),
-                refer_audio_acoustic_hidden_states_packed=torch.zeros(1, 1, 64),
-                refer_audio_order_mask=torch.zeros(1, dtype=torch.long),
-            )
-        # Target latents with structure the adapter can learn: a per-sample pattern plus noise.
-        base = torch.sin(torch.arange(length).float()[:, None] / (3 + i) + torch.arange(64).float()[None] / 7)
-        out.append({
-            "target_latents": base + 0.1 * torch.randn(length, 64, generator=gen),
-            "attention_mask": torch.ones(length),
-            "encoder_hidden_states": states[0].float(),
-            "encoder_attention_mask": mask[0].bool(),
-            "context_latents": torch.cat([torch.zeros(length, 64), torch.ones(length, 64)], dim=-1),
-        })
-    return out
+    from daemon.train.synthetic import synthetic_samples
+
+    return synthetic_samples(model, frames, seed)
 
 
 def write_tensor_folder(folder: Path, samples: list[dict], fingerprint: str = "", model_name: str = "",

@@ -173,3 +173,21 @@ def test_gradient_checkpointing_trains_the_same_weights(fresh_model, samples, tm
         weights.append(load_file(str(tmp_path / str(checkpointing) / "final" / name)))
     for key in weights[0]:
         assert torch.allclose(weights[0][key], weights[1][key], atol=1e-6), key
+
+
+def test_validation_loss_is_fixed_and_leaves_the_training_rng_alone(fresh_model, samples):
+    from daemon.train.loop import validation_loss
+    from daemon.train.timesteps import TimestepSampler
+
+    model = fresh_model()
+    adapter, decoder = _injected(model, small_settings())
+    settings = small_settings(crop_frames=20)
+    args = (decoder, adapter, samples, [0, 3, 5], settings, TimestepSampler("model"),
+            model.null_condition_emb.detach(), torch.device("cpu"), torch.float32)
+    torch.manual_seed(123)
+    first = validation_loss(*args)
+    after_first = torch.rand(1)
+    torch.manual_seed(123)
+    assert validation_loss(*args) == first
+    assert torch.equal(torch.rand(1), after_first)
+    assert decoder.training  # back in training mode

@@ -122,6 +122,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_resumable(fresh_model, samples, dit_dir, tmp_path):
     tensors = write_tensor_folder(tmp_path / "tensors", samples)
     run = tmp_path / "run"

@@ -1,0 +1,105 @@
+"""The `train` job through a real daemon with the demo checkpoint, presets and the CLI's settings."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from shared.cli import build_parser
+from shared.cli_train import settings_from_args
+from shared.errors import SettingsError
+from shared.presets import list_presets, load_preset
+from shared.train_settings import TrainSettings
+
+from .conftest import write_tensor_folder
+
+JOB_SETTINGS = dict(rank=4, alpha=8, dropout=0.0, epochs=2, batch_size=2, gradient_accumulation=1,
+                    warmup_steps=0, scheduler="constant", save_every_epochs=1, keep_last=1, crop_frames=0,
+                    best_warmup_epochs=0)
+
+
+@pytest.fixture
+def tensors(tmp_path, samples, dit_dir) -> Path:
+    from daemon.models.checkpoint_files import model_fingerprint
+
+    return write_tensor_folder(tmp_path / "tensors", samples, fingerprint=model_fingerprint(dit_dir),
+                               model_name="acestep-v15-demo", trigger_word="zxq", tag_position="replace")
+
+
+def test_train_job_writes_the_run_folder(daemon, demo_root, dit_dir, tensors):
+    job_id = daemon.submit("train", {**JOB_SETTINGS, "tensors_dir": str(tensors), "checkpoint": str(dit_dir)})
+    events: list[dict] = []
+    job = daemon.wait(job_id, on_event=events.append, timeout=240)
+    assert job["state"] == "done", job.get("error")
+    assert job["result"]["global_step"] == 8 and job["result"]["outcome"] == "completed"
+    run = Path(job["run_dir"])
+    types = [e["type"] for e in events]
+    assert "train_preflight" in types and "metric" in types and "checkpoint_saved" in types
+    preflight = next(e["data"] for e in events if e["type"] == "train_preflight")
+    assert preflight["fingerprint_match"] is True and preflight["trigger_word"] == "zxq"
+    for name in ("config.json", "events.jsonl", "metrics.jsonl", "tensorboard", "final", "best"):
+        assert (run / name).exists(), name
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["epoch_2"]  # keep_last=1
+    config = json.loads((run / "final" / "adapter_config.json").read_text())
+    assert config["trigger_word"] == "zxq" and config["tag_position"] == "replace"
+
+
+@pytest.mark.slow
+def test_stop_saves_a_resumable_checkpoint_first(daemon, demo_root, dit_dir, tensors):
+    settings = {**JOB_SETTINGS, "epochs": 500, "save_every_epochs": 0, "tensors_dir": str(tensors),
+                "checkpoint": str(dit_dir)}
+    job_id = daemon.submit("train", settings)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(e["type"] == "metric" and e["job_id"] == job_id for e in daemon.events(limit=1000)):
+            break
+        time.sleep(0.2)
+    daemon.stop(job_id)
+    job = daemon.wait(job_id, timeout=120)
+    assert job["state"] == "stopped" and job["result"]["outcome"] == "stopped"
+    checkpoint = Path(job["result"]["last_checkpoint"])
+    assert (checkpoint / "training_state.json").is_file()
+    resumed = daemon.submit("train", {**settings, "epochs": 1 + json.loads(
+        (checkpoint / "training_state.json").read_text())["epoch"], "resume_from": str(checkpoint)})
+    done = daemon.wait(resumed, timeout=240)
+    assert done["state"] == "done", done.get("error")
+
+
+def test_tensors_of_another_model_are_refused(daemon, demo_root, dit_dir, tmp_path, samples):
+    folder = write_tensor_folder(tmp_path / "other", samples[:2], fingerprint="0" * 64, model_name="acestep-v15-base")
+    job = daemon.wait(daemon.submit("train", {**JOB_SETTINGS, "tensors_dir": str(folder),
+                                              "checkpoint": str(dit_dir)}), timeout=120)
+    assert job["state"] == "failed" and job["error"]["ename"] == "TensorFolderError"
+    assert "acestep-v15-base" in job["error"]["evalue"]
+
+
+def test_every_preset_validates_in_both_variants():
+    names = [p.name for p in list_presets()]
+    assert {"recommended", "quick_test"} <= set(names)
+    for name in names:
+        for adapter_type in ("lora", "lokr", "dora", "loha"):
+            preset = load_preset(name, adapter_type)
+            assert preset.settings.adapter_type == adapter_type and preset.unknown == []
+
+
+def test_preset_unknown_keys_are_reported_not_applied(tmp_path):
+    (tmp_path / "odd.json").write_text(json.dumps({"settings": {"rank": 8, "shift": 3.0},
+                                                   "variants": {"lora": {}, "lokr": {"adapter_type": "lokr"}}}))
+    preset = load_preset("odd", folder=tmp_path)
+    assert preset.unknown == ["shift"] and preset.settings.rank == 8
+    with pytest.raises(SettingsError, match="no preset 'missing'"):
+        load_preset("missing", folder=tmp_path)
+
+
+def test_cli_settings_layer_defaults_preset_and_overrides(tmp_path):
+    args = build_parser().parse_args(["train", "--tensors", str(tmp_path), "--preset", "recommended",
+                                      "--set", "adapter_type=lokr", "--set", "epochs=3", "--resume", "ck"])
+    settings = settings_from_args(args)
+    lokr = load_preset("recommended", "lokr").settings
+    assert settings.adapter_type == "lokr" and settings.epochs == 3
+    assert settings.learning_rate == lokr.learning_rate and settings.tensors_dir == str(tmp_path)
+    assert Path(settings.resume_from).is_absolute()
+    with pytest.raises(SettingsError, match="rank"):
+        TrainSettings().with_overrides(["rank=many"])
