@@ -19,6 +19,8 @@ PAGES = [
     ("Service", "pages/service.py", ":material/dns:"),
     ("Dataset", "pages/dataset.py", ":material/library_music:"),
     ("Preprocess", "pages/preprocess.py", ":material/memory:"),
+    ("Train", "pages/train.py", ":material/model_training:"),
+    ("Monitor", "pages/monitor.py", ":material/monitoring:"),
 ]
 
 st.set_page_config(page_title="ACE-Step LoRA Studio", page_icon=":material/graphic_eq:", layout="wide")

@@ -1,0 +1,278 @@
+"""Train: the tensor folder, a preset, every training setting, resume, profiles, start.
+
+The form comes from `TrainSettings` (the settings registry). Its values live in
+`st.session_state["train.values"]` so they survive page changes; a preset or a loaded profile
+re-seeds the form by bumping the widget keys' version. The job runs in the daemon; the Monitor
+page draws its metrics.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.components import dataset_state
+from dashboard.components.train_sources import (
+    auto_preset, checkpoint_settings, default_tensors_dir, resume_points, shape_differences,
+)
+from dashboard.connection import require_client
+from dashboard.forms import settings_form
+from dashboard.workflow import mark_done
+from shared.cli_util import format_seconds
+from shared.client import FINISHED
+from shared.errors import SettingsError, StudioError, TensorFolderError
+from shared.presets import list_presets, load_preset
+from shared.tensor_manifest import read_manifest
+from shared.train_profile import dump_profile, read_profile
+from shared.train_settings import ADAPTER_TYPES, TrainSettings
+
+VALUES_KEY, VERSION_KEY = "train.values", "train.form_version"
+PRESET_KEY, VARIANT_KEY, APPLIED_KEY = "train.preset", "train.variant", "train.applied"
+NOTICES_KEY, PROFILE_KEY, JOB_KEY = "train.notices", "train.profile_file", "train.job_id"
+FRESH, OTHER = "(start fresh)", "(another folder)"
+PATH_SETTINGS = ("tensors_dir", "resume_from")
+
+st.title("Train")
+st.caption("A LoRA, DoRA, LoKr or LoHa adapter from a folder of training tensors.")
+client = require_client()
+if client is None:
+    st.stop()
+
+
+def form_key() -> str:
+    """The prefix of every form widget's key; a new version re-seeds the widgets."""
+    return f"train.f{st.session_state.get(VERSION_KEY, 0)}"
+
+
+def seed(values: dict, *notices: tuple[str, str]) -> None:
+    """Replace the form's values (a preset, a profile, a checkpoint's settings) and say why."""
+    st.session_state[VALUES_KEY] = values
+    st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
+    st.session_state[NOTICES_KEY] = list(notices)
+
+
+def on_preset_change() -> None:
+    """on_change of the preset and adapter-type boxes."""
+    apply_preset(st.session_state[PRESET_KEY], st.session_state[VARIANT_KEY])
+
+
+def apply_preset(name: str, variant: str) -> None:
+    """Seed the form with a preset's settings (the paths kept); unknown keys are reported."""
+    current = st.session_state.get(VALUES_KEY) or {}
+    try:
+        preset = load_preset(name, variant)
+    except SettingsError as err:
+        st.session_state[NOTICES_KEY] = [("error", str(err))]
+        return
+    st.session_state[APPLIED_KEY] = (name, variant)
+    notices = [("info", f"Preset {name} ({preset.variant} variant) applied.")]
+    if preset.unknown:
+        notices.append(("warning", f"Preset {name} has settings this studio does not know, not applied: "
+                                   f"{', '.join(preset.unknown)}"))
+    seed({**preset.to_dict(), **{k: current.get(k) for k in PATH_SETTINGS if current.get(k)}}, *notices)
+
+
+def first_values() -> None:
+    """On the first visit: the preset that fits the GPU, and the last preprocessing output."""
+    if VALUES_KEY in st.session_state:
+        return
+    name, why = auto_preset(client, list_presets())
+    apply_preset(name, "lora")
+    st.session_state.setdefault(VALUES_KEY, {})["tensors_dir"] = default_tensors_dir(client)
+    st.session_state[NOTICES_KEY] = [("info", f"Preset {name} chosen for you ({why}).")]
+
+
+def render_presets() -> None:
+    presets = {p.name: p for p in list_presets()}
+    applied_name, applied_variant = st.session_state.get(APPLIED_KEY) or (None, "lora")
+    names = list(presets)
+    c1, c2 = st.columns([3, 1])
+    c1.selectbox("Preset", names, index=names.index(applied_name) if applied_name in names else 0,
+                 key=PRESET_KEY, on_change=on_preset_change,
+                 format_func=lambda n: f"{n} · {presets[n].description}" if presets[n].description else n,
+                 help="Choosing a preset (or adapter type) replaces the form's values with the preset's.")
+    c2.selectbox("Preset variant", ADAPTER_TYPES, index=ADAPTER_TYPES.index(applied_variant)
+                 if applied_variant in ADAPTER_TYPES else 0, key=VARIANT_KEY, on_change=on_preset_change,
+                 help="The adapter type to train: picks the preset's LoRA or LoKr variant.")
+
+
+def render_profile_upload() -> None:
+    """A profile file re-seeds the whole form, once per uploaded file; its problems stay in view."""
+    upload = st.file_uploader("Load a profile", type=["json"], key="train.profile_upload",
+                              help="A profile saved here (or any JSON object of training settings).")
+    if upload is None:
+        return
+    done = st.session_state.get(PROFILE_KEY) or {}
+    if done.get("id") != upload.file_id:
+        try:
+            profile = read_profile(upload.getvalue(), upload.name)
+        except SettingsError as err:
+            done = {"id": upload.file_id, "error": str(err)}
+        else:
+            done = {"id": upload.file_id, "error": None}
+            notices = [("success", f"Profile {upload.name} loaded.")]
+            if profile.unknown:
+                notices.append(("warning", f"{upload.name}: unknown settings, not applied: "
+                                           f"{', '.join(profile.unknown)}"))
+            if profile.dataset:
+                notices.append(("info", f"The profile's dataset: {profile.dataset}"))
+            seed(profile.settings.to_dict(), *notices)
+        st.session_state[PROFILE_KEY] = done
+        if not done["error"]:
+            st.rerun()
+    if done.get("error"):
+        st.error(done["error"])
+
+
+def render_tensors(value: str) -> str:
+    folder = st.text_input("Training tensors folder", value, key=f"{form_key()}.tensors_dir",
+                           help=TrainSettings.spec("tensors_dir").help).strip()
+    if not folder:
+        return folder
+    try:
+        manifest = read_manifest(folder)
+    except TensorFolderError as err:
+        st.error(str(err))
+        return folder
+    if manifest is None:
+        if Path(folder).is_dir():
+            st.warning("This folder has no manifest.json: it is read as a legacy folder of tensor files.")
+        return folder
+    model = manifest.get("model") or {}
+    st.caption(f"{len(manifest.get('files') or [])} sample(s) · made with {model.get('name') or 'an unknown model'}"
+               + (" · complete" if manifest.get("complete") else ""))
+    return folder
+
+
+def render_resume(value: str | None, values: dict) -> str | None:
+    """Start fresh, one of the checkpoints of earlier runs, or another folder."""
+    points = resume_points(client.home)
+    paths = [p.path for p in points]
+    labels = {p.path: p.label for p in points}
+    options = [FRESH, *paths, OTHER]
+    index = options.index(value) if value in paths else (len(options) - 1 if value else 0)
+    chosen = st.selectbox("Resume from a checkpoint", options, index=index, key=f"{form_key()}.resume",
+                          format_func=lambda o: labels.get(o, o), help=TrainSettings.spec("resume_from").help)
+    if chosen == OTHER:
+        chosen = st.text_input("Checkpoint folder", value or "", key=f"{form_key()}.resume_path").strip()
+    if chosen in (FRESH, ""):
+        return None
+    saved = checkpoint_settings(chosen)
+    differ = shape_differences(saved, values)
+    if differ:
+        st.warning("The adapter settings differ from the checkpoint's, so resuming would be refused: "
+                   + "; ".join(differ))
+    if saved and st.button("Use the checkpoint's settings", key="train.use_checkpoint_settings"):
+        keep = {"tensors_dir": values.get("tensors_dir") or saved.get("tensors_dir"), "resume_from": chosen}
+        known = {k: v for k, v in saved.items() if k in TrainSettings.names()}
+        seed({**known, **keep}, ("info", f"Settings taken from {chosen}; raise the epochs to train further."))
+        st.rerun()
+    return chosen
+
+
+def check(values: dict) -> tuple[TrainSettings | None, str | None]:
+    """The settings, or the first problem (naming the field) that keeps the job from starting."""
+    try:
+        settings = TrainSettings.from_dict(values)
+    except SettingsError as err:
+        return None, str(err)
+    if not settings.tensors_dir:
+        return settings, "train.tensors_dir: choose the folder of training tensors (made on the Preprocess page)"
+    if not Path(settings.tensors_dir).expanduser().is_dir():
+        return settings, f"train.tensors_dir: {settings.tensors_dir} is not a folder"
+    if settings.resume_from and not Path(settings.resume_from).expanduser().is_dir():
+        return settings, f"train.resume_from: {settings.resume_from} is not a folder"
+    return settings, None
+
+
+def absolute(settings: TrainSettings) -> TrainSettings:
+    """Paths made absolute: the daemon runs in its own working directory."""
+    changes = {k: str(Path(getattr(settings, k)).expanduser().resolve()) for k in PATH_SETTINGS if getattr(settings, k)}
+    return settings.replace(**changes)
+
+
+def dataset_reference(tensors_dir: str) -> str | None:
+    try:
+        manifest = read_manifest(tensors_dir) if tensors_dir else None
+    except TensorFolderError:
+        manifest = None
+    return (manifest or {}).get("dataset_file_absolute") or dataset_state.current_path()
+
+
+def start(settings: TrainSettings) -> None:
+    try:
+        job_id = client.submit("train", absolute(settings).to_dict())
+    except StudioError as err:
+        st.error(str(err))
+        return
+    st.session_state[JOB_KEY] = job_id
+    st.success(f"Training queued as {job_id}. Follow it on the Monitor page.")
+
+
+def render_job(job: dict) -> None:
+    """The last job started here: its state and, once it ends, its outcome or its error."""
+    state, result = job["state"], job.get("result") or {}
+    if state == "queued":
+        st.info(f"{job['id']} is waiting for the job before it.")
+    elif state == "running":
+        progress = job.get("progress") or {}
+        st.progress(min(1.0, float(progress.get("fraction") or 0.0)),
+                    text=f"{job['id']}: {progress.get('message') or 'loading the model'} · "
+                         f"ETA {format_seconds(progress.get('eta_s'))} (charts on the Monitor page)")
+    elif state == "failed":
+        st.error(f"Training failed: {(job.get('error') or {}).get('evalue')}")
+    elif state in ("stopped", "cancelled"):
+        st.warning(f"Training {state}." + (f" Resumable from {result['last_checkpoint']}."
+                                           if result.get("last_checkpoint") else ""))
+    else:
+        mark_done("Train")
+        st.success(f"Done: {result.get('global_step')} steps, {result.get('epochs')} epochs "
+                   f"({result.get('outcome')}). Adapter: {result.get('final') or job['run_dir']}")
+
+
+def live_job() -> None:
+    job_id = st.session_state.get(JOB_KEY)
+    if not job_id:
+        return
+    try:
+        job = client.job(job_id)
+    except StudioError as err:
+        st.info(f"The last job is no longer known to the daemon ({err}).")
+        st.session_state.pop(JOB_KEY, None)
+        return
+    render_job(job)
+    if job["state"] in FINISHED and st.session_state.pop("train.polling", False):
+        st.rerun()  # a full rerun turns the once-a-second polling off
+
+
+def job_active() -> bool:
+    try:
+        return bool(st.session_state.get(JOB_KEY)) and client.job(st.session_state[JOB_KEY])["state"] not in FINISHED
+    except StudioError:
+        return False
+
+
+first_values()
+render_presets()
+with st.expander("Profile: save or load every setting as one file"):
+    render_profile_upload()
+for level, text in st.session_state.pop(NOTICES_KEY, []):
+    getattr(st, level)(text)
+seeded = dict(st.session_state.get(VALUES_KEY) or {})
+tensors_dir = render_tensors(seeded.get("tensors_dir") or "")
+values = settings_form(TrainSettings, seeded, key=form_key(), exclude=PATH_SETTINGS)
+values["tensors_dir"] = tensors_dir
+values["resume_from"] = render_resume(seeded.get("resume_from"), values)
+st.session_state[VALUES_KEY] = values
+settings, problem = check(values)
+if problem:
+    st.error(problem)
+c1, c2 = st.columns([1, 3])
+if c1.button("Start training", type="primary", key="train.start", disabled=problem is not None):
+    start(settings)
+if settings is not None:
+    c2.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_dir)),
+                       file_name="training_profile.json", mime="application/json", key="train.profile_save")
+active = job_active()
+st.session_state["train.polling"] = active
+st.fragment(run_every=1.0 if active else None)(live_job)()
