@@ -33,6 +33,7 @@ def test_page_submits_and_shows_the_jobs_error_then_the_folder(daemon, monkeypat
     at.text_input(key="preprocess.dataset").set_value(str(dataset))
     at.text_input(key="preprocess.output_dir").set_value(str(out))
     at.selectbox(key="preprocess.normalize").set_value("lufs")
+    at.text_input(key="preprocess.checkpoint").set_value("no-such-model")
     at.button(key="preprocess.start").click().run()
     assert not at.exception, at.exception
     job = daemon.jobs()[-1]
@@ -43,8 +44,8 @@ def test_page_submits_and_shows_the_jobs_error_then_the_folder(daemon, monkeypat
     while daemon.job(job["id"])["state"] not in ("done", "failed") and time.monotonic() < deadline:
         time.sleep(0.1)
     at.run()
-    # this daemon has no checkpoint: the job fails and the page says why
-    assert any("checkpoint" in e.value for e in at.error), [e.value for e in at.error]
+    # no such checkpoint: the job fails and the page says why
+    assert any("no-such-model" in e.value for e in at.error), [e.value for e in at.error]
 
     out.mkdir()  # a folder made earlier: the page lists its files from the manifest
     tensors = {"target_latents": torch.zeros(25, 64), "attention_mask": torch.ones(25),
