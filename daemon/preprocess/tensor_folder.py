@@ -279,6 +279,19 @@ class TensorFolder:
         for sample in self.samples:
             self.verify_one(sample)
 
+    def problems(self) -> list[dict]:
+        """Load and check every sample (keys, shapes, NaN/Inf, checksums); one entry per bad file.
+
+        For a folder from another tool before training on it; never raises for a bad sample."""
+        found = []
+        for sample in self.samples:
+            try:
+                self.verify_one(sample)
+                load_sample_file(sample.path)
+            except TensorFolderError as err:
+                found.append({"file": sample.relative, "reason": str(err)})
+        return found
+
     def _sample(self, index: int | str) -> SampleFile:
         if isinstance(index, int):
             return self.samples[index]

@@ -110,8 +110,13 @@ def test_legacy_pt_folder_is_read(tmp_path, with_manifest):
                                                         "caption": "lofi", "duration": 0.4, "bpm": 90}}
         data["target_latents"] = data["target_latents"].to(torch.bfloat16)
         torch.save(data, root / f"{name}.pt")
+    torch.save({**sample_tensors(frames=10), "context_latents": torch.full((10, 128), float("nan"))}, root / "z.pt")
     if with_manifest:
         (root / "manifest.json").write_text(json.dumps({"samples": ["x.pt", "y.pt"], "num_samples": 2}))
+    else:
+        problems = open_tensor_folder(root).problems()
+        assert [(p["file"], "NaN" in p["reason"]) for p in problems] == [("z.pt", True)]
+        (root / "z.pt").unlink()
     folder = open_tensor_folder(root)
     assert folder.kind == "legacy" and len(folder) == 2 and folder.fingerprint is None
     sample = folder.load(1)
