@@ -46,6 +46,7 @@ def run_preprocess(ctx: JobContext, settings: PreprocessSettings) -> dict:
                         {"name": models.name, "fingerprint": models.fingerprint})
     ctx.log(f"{len(plan.todo)} sample(s) to encode, {len(plan.finished)} already done, into {output_dir}")
     run.write_manifest(complete=False)
+    ctx.progress(0, len(plan.todo), "loading models", stage="load", skipped_existing=len(plan.finished))
     if settings.two_pass:
         stopped = two_pass.run_two_passes(run, models)
     else:
