@@ -1,0 +1,106 @@
+"""The Train page through AppTest against a real daemon: presets seed the form, a job starts on
+the demo assets, wrong settings are named, profiles load; then the Monitor page opened late."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from shared.presets import load_preset
+from shared.train_profile import dump_profile, read_profile
+from shared.train_settings import TrainSettings
+from tests.conftest import ROOT
+from tests.dashboard.conftest import open_page, plotly_traces
+
+
+def form(at: AppTest) -> str:
+    """The current key prefix of the form's widgets (a preset or a profile renews it)."""
+    return f"train.f{at.session_state['train.form_version']}"
+
+
+def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_dir, train_tensors, monkeypatch):
+    at = open_page(monkeypatch, daemon.home, "train.py")
+    assert at.selectbox(key="train.preset").value == "quick_test"  # no GPU here: the short preset
+    assert at.number_input(key=f"{form(at)}.rank").value == load_preset("quick_test").settings.rank
+    at.selectbox(key="train.preset").set_value("recommended").run()
+    assert at.number_input(key=f"{form(at)}.rank").value == load_preset("recommended").settings.rank
+    at.selectbox(key="train.preset").set_value("quick_test").run()
+
+    at.text_input(key=f"{form(at)}.tensors_dir").set_value(str(train_tensors))
+    at.text_input(key=f"{form(at)}.checkpoint").set_value(str(dit_dir))
+    at.number_input(key=f"{form(at)}.epochs").set_value(2)
+    at.number_input(key=f"{form(at)}.save_every_epochs").set_value(1)
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert "2 sample(s)" in " ".join(c.value for c in at.caption)
+    at.button(key="train.start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = daemon.jobs()[-1]
+    assert job["kind"] == "train" and job["state"] in ("queued", "running")
+    submitted = json.loads((Path(job["run_dir"]) / "settings.json").read_text())["settings"]
+    assert submitted["rank"] == 16 and submitted["epochs"] == 2 and submitted["tensors_dir"] == str(train_tensors)
+
+    done = daemon.wait(job["id"], timeout=120)
+    assert done["state"] == "done", done.get("error")
+    at.run()
+    assert any("Done:" in s.value for s in at.success)
+    resume = at.selectbox(key=f"{form(at)}.resume")
+    assert any(o.endswith("epoch_2") for o in resume.options)  # the new run's checkpoint, to resume from
+
+    # The Monitor page opened after the run: the whole run from the status snapshot.
+    metrics = [m["data"] for m in daemon.status()["metrics"]]
+    monitor = open_page(monkeypatch, daemon.home, "monitor.py")
+    charts = plotly_traces(monitor)
+    assert charts["Loss"]["loss"] == sum("loss" in m for m in metrics) > 0
+    assert charts["Loss"]["epoch loss"] == sum("epoch_loss" in m for m in metrics) == 2
+    assert charts["Learning rate"]["learning rate"] == charts["Loss"]["loss"]
+    assert "Gradient norm" in charts
+    assert any(job["id"] in s.value for s in monitor.success)
+
+    # The same run picked as a finished job: every step from its metrics.jsonl.
+    monitor.selectbox(key="monitor.job").set_value(job["id"]).run()
+    assert plotly_traces(monitor)["Loss"]["loss"] == done["result"]["global_step"]
+
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    app.session_state["_studio_client"] = daemon  # as a page caches it: the strip asks the daemon
+    app.run()
+    strip = next(c.value for c in app.caption if "→" in c.value)
+    assert "✅ Train" in strip and "⬜ Preprocess" in strip
+
+
+def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
+    at = open_page(monkeypatch, daemon.home, "train.py")
+    assert any("train.tensors_dir" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+    at.text_input(key=f"{form(at)}.tensors_dir").set_value(str(train_tensors))
+    at.selectbox(key=f"{form(at)}.optimizer").set_value("prodigy").run()
+    assert any("train.learning_rate" in e.value and "Prodigy" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+    assert daemon.jobs() == []
+
+
+def test_profiles_load_with_unknown_keys_reported(daemon, train_tensors, monkeypatch):
+    at = open_page(monkeypatch, daemon.home, "train.py")
+    bad = json.dumps({"settings": {"rank": "many"}}).encode()
+    at.file_uploader(key="train.profile_upload").set_value(("bad.json", bad, "application/json")).run()
+    assert any("bad.json" in e.value and "train.rank" in e.value for e in at.error)
+
+    profile = json.loads(dump_profile(TrainSettings(rank=24, epochs=7, tensors_dir=str(train_tensors)), "/d.json"))
+    profile["settings"]["shift"] = 3.0
+    text = json.dumps(profile).encode()
+    at.file_uploader(key="train.profile_upload").set_value(("mine.json", text, "application/json")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.number_input(key=f"{form(at)}.rank").value == 24
+    assert at.number_input(key=f"{form(at)}.epochs").value == 7
+    assert at.text_input(key=f"{form(at)}.tensors_dir").value == str(train_tensors)
+    assert any("shift" in w.value for w in at.warning)
+    at.number_input(key=f"{form(at)}.rank").set_value(32).run()  # an edit after loading is kept
+    assert at.number_input(key=f"{form(at)}.rank").value == 32
+
+
+def test_profile_round_trip_keeps_every_setting():
+    settings = TrainSettings(adapter_type="lokr", lokr_linear_dim=8, resume_from="/ck", tensors_dir="/t")
+    profile = read_profile(dump_profile(settings, "/data/dataset.json"))
+    assert profile.settings == settings and profile.dataset == "/data/dataset.json" and profile.unknown == []
+    assert read_profile(json.dumps({"rank": 8, "odd": 1})).unknown == ["odd"]  # a bare settings object
