@@ -1,0 +1,35 @@
+"""Tiled VAE encoding: windows cover the clip exactly once, and tiles give the latents of one pass."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from daemon.preprocess import encode
+from daemon.preprocess.encode import HOP, Tiling, context_latents, vae_encode
+
+
+@pytest.mark.parametrize("total", [1, 49, 50, 51, 750, 7499])
+def test_windows_cover_every_frame_once(total):
+    tiling = Tiling(tile_frames=50, overlap_frames=10)
+    windows = tiling.windows(total)
+    covered = [f for _, _, c0, c1 in windows for f in range(c0, c1)]
+    assert covered == list(range(total))
+    for w0, w1, c0, c1 in windows:
+        assert 0 <= w0 <= c0 < c1 <= w1 <= total and w1 - w0 <= tiling.tile_frames
+
+
+def test_tiles_match_one_pass(demo_manager, monkeypatch):
+    monkeypatch.setattr(encode, "sample_latents", lambda dist, i, gen: dist.mean[i].float().transpose(0, 1).cpu())
+    vae = demo_manager.get("vae")
+    audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 30 * HOP - 700)).astype(np.float32)
+    whole = vae_encode(vae, audio, Tiling(tile_frames=30, overlap_frames=0))
+    tiled = vae_encode(vae, audio, Tiling(tile_frames=20, overlap_frames=6))
+    assert whole.shape == tiled.shape == (30, 64)
+    assert torch.allclose(whole, tiled, atol=1e-3), (whole - tiled).abs().max()
+
+
+def test_context_latents_tile_a_short_silence_latent():
+    silence = torch.arange(3 * 64, dtype=torch.float32).reshape(1, 3, 64)
+    ctx = context_latents(silence, 7)
+    assert ctx.shape == (7, 128) and torch.equal(ctx[3, :64], silence[0, 0]) and bool((ctx[:, 64:] == 1).all())
