@@ -19,6 +19,7 @@ CHART_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gradient norm", ("grad_norm",)),
 )
 PERFORMANCE_FIELDS = ("step_time", "samples_per_s", "memory_mb")
+MAX_DRAWN = 5000  # points per trace; longer runs are thinned evenly (the newest point always kept)
 NOT_CHARTED = {"step", "epoch", "eta_s", "skipped", "seq", "time"}
 TRACE_NAMES = {
     "loss": "loss", "loss_ma": "moving average", "epoch_loss": "epoch loss",
@@ -56,6 +57,15 @@ def series(points: list[dict], field: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+def thin(xs: list[float], ys: list[float], limit: int = MAX_DRAWN) -> tuple[list[float], list[float]]:
+    """At most about `limit` evenly spaced points, the last one included (a browser stays fast)."""
+    if len(xs) <= limit:
+        return xs, ys
+    stride = -(-len(xs) // limit)
+    keep = list(range(0, len(xs) - 1, stride)) + [len(xs) - 1]
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
 def chart_groups(points: list[dict], *, performance: bool = False) -> list[tuple[str, list[str]]]:
     """The charts to draw: the known groups present, then every other numeric field alone.
 
@@ -79,7 +89,7 @@ def figure(title: str, points: list[dict], fields: list[str], height: int = 300)
     """One line chart with a trace per field, against the step."""
     fig = go.Figure()
     for field in fields:
-        xs, ys = series(points, field)
+        xs, ys = thin(*series(points, field))
         sparse = field.startswith(("epoch_", "val_")) or len(xs) < 30
         fig.add_trace(go.Scatter(x=xs, y=ys, name=TRACE_NAMES.get(field, field),
                                  mode="lines+markers" if sparse else "lines"))

@@ -48,8 +48,12 @@ class JobMetrics:
         del self.points[:-MAX_POINTS]
 
 
-def live_metrics(client: Any, snapshot: dict) -> JobMetrics | None:
-    """The points of the snapshot's metrics job, brought up to date; None when there is no job."""
+def live_metrics(client: Any, snapshot: dict, run_dir: str | None = None) -> JobMetrics | None:
+    """The points of the snapshot's metrics job, brought up to date; None when there is no job.
+
+    A long run's first points may have left the snapshot's ring buffer: on seeding, the steps
+    before the snapshot's first one are read from the run folder's metrics.jsonl (`run_dir`).
+    """
     job_id = snapshot.get("metrics_job")
     if not job_id:
         return None
@@ -62,6 +66,8 @@ def live_metrics(client: Any, snapshot: dict) -> JobMetrics | None:
             del store[old]
         entry.merge(snapshot.get("metrics") or [])
         entry.last_seq = snapshot["last_seq"]
+        if run_dir:
+            entry.points[:0] = earlier_points(Path(run_dir) / "metrics.jsonl", entry.points)
         return entry
     events = client.events(entry.last_seq, EVENTS_PER_CALL)
     if events and events[0]["seq"] > entry.last_seq + 1:
@@ -69,6 +75,15 @@ def live_metrics(client: Any, snapshot: dict) -> JobMetrics | None:
     entry.merge(events)
     entry.last_seq = max([entry.last_seq, *(e["seq"] for e in events)])
     return entry
+
+
+def earlier_points(metrics_file: Path, points: list[dict]) -> list[dict]:
+    """The points of metrics.jsonl older than the first of `points` (by step), with seq 0."""
+    first = next((p["step"] for p in points if isinstance(p.get("step"), (int, float))), None)
+    if first is None or first <= 1 or not metrics_file.is_file():
+        return []
+    return [{**p, "seq": 0} for p in _read_jsonl(metrics_file)
+            if isinstance(p.get("step"), (int, float)) and p["step"] < first]
 
 
 def finished_metrics(client: Any, job: dict) -> list[dict]:

@@ -124,12 +124,12 @@ def live() -> None:
     """Redrawn every second: the running (or last) job's progress, controls and charts."""
     try:
         snapshot = client.status()
-        entry = live_metrics(client, snapshot)
-        if entry is None:
+        job_id, running = snapshot.get("metrics_job"), snapshot.get("running")
+        if not job_id:
             st.info("No job has run in this daemon yet. Start one on the Train page.")
             return
-        running = snapshot.get("running")
-        job = running if running and running["id"] == entry.job_id else client.job(entry.job_id)
+        job = running if running and running["id"] == job_id else client.job(job_id)
+        entry = live_metrics(client, snapshot, job.get("run_dir"))
     except StudioError as err:
         st.error(f"Lost the daemon: {err}")
         return

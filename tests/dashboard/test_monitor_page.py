@@ -2,11 +2,12 @@
 extended from the event stream; generic over numeric metric fields (a selftest reports `value`)."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
-from dashboard.components.metric_charts import chart_groups, series
-from dashboard.components.metric_store import JobMetrics
+from dashboard.components.metric_charts import MAX_DRAWN, chart_groups, series, thin
+from dashboard.components.metric_store import JobMetrics, earlier_points
 from tests.dashboard.conftest import open_page, plotly_traces
 
 
@@ -63,3 +64,17 @@ def test_metric_points_merge_by_seq_without_duplicates():
     entry.merge([event(5), event(6), event(7, "b"), {"seq": 8, "type": "progress", "job_id": "a", "data": {}}])
     entry.merge([event(2), event(6)])  # a re-seed after a gap: older points slot in, repeats are dropped
     assert [p["seq"] for p in entry.points] == [2, 5, 6]
+
+
+def test_a_late_seed_takes_the_older_steps_from_the_run_folder(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 11)]
+    metrics.write_text("\n".join(lines) + '\n{"step": 3, "lo')  # the last line cut short by a kill
+    older = earlier_points(metrics, [{"step": 6, "loss": 0.1, "seq": 40}])
+    assert [p["step"] for p in older] == [1, 2, 3, 4, 5] and {p["seq"] for p in older} == {0}
+
+
+def test_long_runs_are_thinned_for_drawing():
+    xs = list(range(12_001))
+    tx, ty = thin(xs, xs)
+    assert len(tx) <= MAX_DRAWN + 1 and tx[0] == 0 and tx[-1] == 12_000 and tx == ty
