@@ -86,7 +86,12 @@ def make_plan(dataset: Dataset, output_dir: Path, *, fingerprint: str, model_nam
         shutil.rmtree(output_dir / PASS1_DIR, ignore_errors=True)
     previous = read_manifest(output_dir)
     old_entries = {}
-    if is_studio_manifest(previous):
+    if previous is not None and not is_studio_manifest(previous):
+        raise TensorFolderError(
+            f"{output_dir}: holds a manifest.json written by another tool (a legacy tensor folder?); "
+            "choose another output folder so it is not overwritten"
+        )
+    if previous is not None:
         _refuse_other_model(output_dir, previous, fingerprint, model_name, overwrite)
         old_entries = {e.get("path"): e for e in previous.get("files", []) if isinstance(e, dict)}
     plan = Plan(output_dir=output_dir, todo=[])

@@ -131,6 +131,12 @@ def test_output_folder_of_another_model_is_refused(songs, tmp_path, run_inline):
                          "model": {"name": "acestep-v15-base", "fingerprint": "0123456789abcdef"}})
     with pytest.raises(TensorFolderError, match="acestep-v15-base"):
         run_inline(settings_for(songs, out))
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "manifest.json").write_text('{"samples": ["a.pt"]}')
+    with pytest.raises(TensorFolderError, match="another tool"):
+        run_inline(settings_for(songs, legacy))
+    assert (legacy / "manifest.json").read_text() == '{"samples": ["a.pt"]}'
 
 
 def test_vae_speedups_are_exact_and_scoped(demo_manager):
