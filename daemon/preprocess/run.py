@@ -82,6 +82,8 @@ class PreprocessRun:
             "keyscale": sample.keyscale, "timesignature": sample.timesignature,
             "language": sample.language, "is_instrumental": sample.is_instrumental,
             "text_prompt": text, "lyrics_prompt": lyrics, "loudness": loudness,
+            "trigger_word": sample.custom_tag or self.dataset.options.trigger_word,
+            "tag_position": self.dataset.options.tag_position,
             "sample_index": item.index, "model": self.model.get("name"),
         }
 
@@ -136,6 +138,8 @@ class PreprocessRun:
             "model": dict(self.model), "settings": self.settings.to_dict(),
             "dataset_file": os.path.relpath(self.dataset_file, out),
             "dataset_file_absolute": str(self.dataset_file), "dataset_samples": len(self.dataset.samples),
+            "dataset_options": self.dataset.options.to_dict(),
+            "trigger_word": self.dataset.options.trigger_word, "tag_position": self.dataset.options.tag_position,
             "complete": complete and not self.errors and len(files) == self.plan.total,
             "files": files, "errors": list(self.errors),
         }

@@ -74,6 +74,7 @@ def test_tensors_prompts_bad_files_and_resume(songs, tmp_path, run_inline, demo_
     manifest = read_manifest(out)
     assert manifest["settings"] == settings_for(songs, out).to_dict()
     assert manifest["dataset_file"] == "../songs/dataset.json" and len(manifest["errors"]) == 4
+    assert manifest["trigger_word"] == piano["metadata"]["trigger_word"] == "trig"
     assert [f["path"] for f in manifest["files"]] == [output_name(Sample(audio="piano.wav")),
                                                       output_name(Sample(audio="drums.wav"))]
 
