@@ -11,6 +11,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -69,7 +70,7 @@ def load_audio(path: str | os.PathLike, max_duration: float | None = None) -> De
     )
 
 
-def _open_info(path: Path) -> sf._SoundFileInfo:
+def _open_info(path: Path) -> Any:
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     if path.stat().st_size == 0:
@@ -83,7 +84,7 @@ def _open_info(path: Path) -> sf._SoundFileInfo:
     return info
 
 
-def _check_not_truncated(path: Path, info: sf._SoundFileInfo) -> None:
+def _check_not_truncated(path: Path, info: Any) -> None:
     """libsndfile reads a cut-off WAV silently; compare the data chunk's declared size with the file."""
     if info.format not in ("WAV", "WAVEX"):
         return
