@@ -206,7 +206,7 @@ def start(settings: TrainSettings) -> None:
         st.error(str(err))
         return
     st.session_state[JOB_KEY] = job_id
-    st.success(f"Training queued as {job_id}. Follow it on the Monitor page.")
+    st.toast(f"Training queued as {job_id}. Follow it on the Monitor page.")  # its state shows below
 
 
 def render_job(job: dict) -> None:
@@ -254,7 +254,8 @@ def job_active() -> bool:
 
 first_values()
 render_presets()
-with st.expander("Profile: save or load every setting as one file"):
+profile_box = st.expander("Profile: save or load every setting as one file")
+with profile_box:
     render_profile_upload()
 for level, text in st.session_state.pop(NOTICES_KEY, []):
     getattr(st, level)(text)
@@ -267,12 +268,12 @@ st.session_state[VALUES_KEY] = values
 settings, problem = check(values)
 if problem:
     st.error(problem)
-c1, c2 = st.columns([1, 3])
-if c1.button("Start training", type="primary", key="train.start", disabled=problem is not None):
+if settings is not None:  # filled in now that the form's values are known
+    profile_box.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_dir)),
+                                file_name="training_profile.json", mime="application/json",
+                                key="train.profile_save", help="Every setting and the dataset, as one JSON file.")
+if st.button("Start training", type="primary", key="train.start", disabled=problem is not None):
     start(settings)
-if settings is not None:
-    c2.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_dir)),
-                       file_name="training_profile.json", mime="application/json", key="train.profile_save")
 active = job_active()
 st.session_state["train.polling"] = active
 st.fragment(run_every=1.0 if active else None)(live_job)()

@@ -46,7 +46,15 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     at.run()
     assert any("Done:" in s.value for s in at.success)
     resume = at.selectbox(key=f"{form(at)}.resume")
-    assert any(o.endswith("epoch_2") for o in resume.options)  # the new run's checkpoint, to resume from
+    label = next(o for o in resume.options if o.endswith("epoch_2"))  # the new run's, to resume from
+    resume.set_value(label).run()
+    checkpoint = str(Path(job["run_dir"]) / "checkpoints" / "epoch_2")
+    assert at.session_state["train.values"]["resume_from"] == checkpoint
+    at.number_input(key=f"{form(at)}.rank").set_value(8).run()
+    assert any("rank: 16 → 8" in w.value for w in at.warning)  # a resume would be refused: said before
+    at.button(key="train.use_checkpoint_settings").click().run()
+    assert at.number_input(key=f"{form(at)}.rank").value == 16
+    assert at.selectbox(key=f"{form(at)}.resume").value == checkpoint
 
     # The Monitor page opened after the run: the whole run from the status snapshot.
     metrics = [m["data"] for m in daemon.status()["metrics"]]
