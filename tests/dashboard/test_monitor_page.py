@@ -6,8 +6,11 @@ import json
 import math
 import time
 
+from streamlit.testing.v1 import AppTest
+
 from dashboard.components.metric_charts import MAX_DRAWN, chart_groups, series, thin
 from dashboard.components.metric_store import JobMetrics, earlier_points
+from tests.conftest import ROOT
 from tests.dashboard.conftest import open_page, plotly_traces
 
 
@@ -18,16 +21,21 @@ def wait_for_metric(daemon, job_id: str, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_monitor_follows_a_running_job_then_the_next(daemon, monkeypatch):
+def test_monitor_follows_a_running_job_across_page_changes_then_the_next(daemon, monkeypatch):
     job_id = daemon.submit("selftest", {"steps": 40, "step_seconds": 0.05})
     wait_for_metric(daemon, job_id)
-    at = open_page(monkeypatch, daemon.home, "monitor.py")  # opened mid-run: seeded from the snapshot
+    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(daemon.home))
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
+    at.run()
+    at.switch_page("pages/monitor.py").run()  # opened mid-run: seeded from the snapshot
+    assert not at.exception, at.exception
     if daemon.job(job_id)["state"] == "running":
         assert at.button(key=f"monitor.stop.{job_id}")
-    seeded = plotly_traces(at)["value"]["value"]
-    assert 1 <= seeded <= 40
+    assert 1 <= plotly_traces(at)["value"]["value"] <= 40
+    at.switch_page("pages/service.py").run()
+    assert any(key.endswith(job_id) for key in at.session_state["monitor.live"])  # kept while away
     assert daemon.wait(job_id, timeout=30)["state"] == "done"
-    at.run()  # the rest arrives as events after the snapshot's seq
+    at.switch_page("pages/monitor.py").run()  # back: the points kept, the rest read as events
     assert plotly_traces(at)["value"]["value"] == 40
     assert any(job_id in s.value for s in at.success)
 
