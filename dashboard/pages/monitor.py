@@ -7,6 +7,7 @@ run is read from its run folder. Charts are generic over numeric metric fields
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import streamlit as st
@@ -88,7 +89,30 @@ def render_outcome(job: dict) -> None:
                                           if "global_step" in result else "."))
     elif state == "queued":
         st.info(f"{job['id']} is queued.")
+    render_preflight(job)
     render_outputs(job)
+
+
+def render_preflight(job: dict) -> None:
+    """What the run checked before its first step (config.json): data, memory, trigger word; its
+    notes (such as a memory estimate above the free memory) as warnings."""
+    try:
+        preflight = json.loads((Path(job.get("run_dir") or "") / "config.json").read_text()).get("preflight") or {}
+    except (OSError, ValueError, AttributeError):
+        return
+    if not preflight:
+        return
+    for note in preflight.get("notes") or []:
+        st.warning(f"Pre-flight: {note}")
+    estimate, free = preflight.get("memory_estimate_mb"), preflight.get("free_memory_mb")
+    memory = f"memory about {estimate:.0f} MB" + (f" of {free:.0f} MB free" if free else "") if estimate else ""
+    parts = [f"{preflight.get('train_samples')} samples" + (f" + {preflight['validation_samples']} held out"
+                                                             if preflight.get("validation_samples") else ""),
+             f"{preflight.get('steps_per_epoch')} steps/epoch, {preflight.get('total_steps')} in all",
+             f"{preflight.get('adapter')} with {preflight.get('trainable_parameters', 0):,} trainable parameters",
+             f"{preflight.get('device')} · {preflight.get('precision')}", memory,
+             f"trigger word {preflight['trigger_word']!r}" if preflight.get("trigger_word") else ""]
+    st.caption(" · ".join(p for p in parts if p))
 
 
 def render_outputs(job: dict) -> None:
@@ -136,6 +160,7 @@ def live() -> None:
     if job["state"] == "running":
         render_progress(job, entry.points)
         render_controls(job)
+        render_preflight(job)
     else:
         render_outcome(job)
     render_charts(entry.points, "live")

@@ -170,6 +170,16 @@ def render_resume(value: str | None, values: dict) -> str | None:
     return chosen
 
 
+def render_models() -> None:
+    """The checkpoints the daemon knows, for the `checkpoint` setting (empty: the selected one)."""
+    try:
+        listing = client.request("checkpoints", {})
+    except StudioError:
+        return
+    names = [c["name"] + (" (selected)" if c.get("selected") else "") for c in listing.get("checkpoints", [])]
+    st.caption("Checkpoints: " + (", ".join(names) if names else "none found; add a folder on the Service page"))
+
+
 def check(values: dict) -> tuple[TrainSettings | None, str | None]:
     """The settings, or the first problem (naming the field) that keeps the job from starting."""
     try:
@@ -261,6 +271,7 @@ for level, text in st.session_state.pop(NOTICES_KEY, []):
     getattr(st, level)(text)
 seeded = dict(st.session_state.get(VALUES_KEY) or {})
 tensors_dir = render_tensors(seeded.get("tensors_dir") or "")
+render_models()
 values = settings_form(TrainSettings, seeded, key=form_key(), exclude=PATH_SETTINGS)
 values["tensors_dir"] = tensors_dir
 values["resume_from"] = render_resume(seeded.get("resume_from"), values)

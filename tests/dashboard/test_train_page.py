@@ -65,6 +65,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     assert charts["Learning rate"]["learning rate"] == charts["Loss"]["loss"]
     assert "Gradient norm" in charts
     assert any(job["id"] in s.value for s in monitor.success)
+    assert any("2 samples" in c.value and "trainable parameters" in c.value for c in monitor.caption)  # pre-flight
 
     # The same run picked as a finished job: every step from its metrics.jsonl.
     monitor.selectbox(key="monitor.job").set_value(job["id"]).run()
