@@ -16,6 +16,7 @@ from dashboard.components.metric_charts import chart_groups, figure, latest
 from dashboard.components.metric_store import finished_metrics, live_metrics, runs_on_disk
 from dashboard.connection import require_client
 from shared.cli_util import format_seconds
+from shared.client import FINISHED
 from shared.errors import StudioError
 
 LIVE = "live"
@@ -31,6 +32,9 @@ if client is None:
 def job_choices() -> dict[str, dict]:
     """Training jobs of this daemon and earlier runs in the studio home, newest first."""
     jobs = {j["id"]: j for j in runs_on_disk(client.home)}
+    for job in jobs.values():  # an earlier daemon's run left unfinished: that daemon ended under it
+        if job.get("state") not in FINISHED:
+            job["state"] = "interrupted"
     try:
         jobs.update({j["id"]: j for j in client.jobs() if j["kind"] == "train"})
     except StudioError as err:
@@ -81,7 +85,7 @@ def render_outcome(job: dict) -> None:
     state, result = job.get("state"), job.get("result") or {}
     if state == "failed":
         st.error(f"{job['id']} failed: {(job.get('error') or {}).get('evalue')}")
-    elif state in ("stopped", "cancelled"):
+    elif state in ("stopped", "cancelled", "interrupted"):
         st.warning(f"{job['id']} {state}." + (f" Resumable from {result['last_checkpoint']}."
                                               if result.get("last_checkpoint") else ""))
     elif state == "done":
@@ -180,7 +184,7 @@ choices = job_choices()
 selected = st.selectbox("Job", [LIVE, *choices], key=SELECT_KEY,
                         format_func=lambda j: "Live: the running or last job" if j == LIVE
                         else f"{j} · {choices[j].get('state', '?')}")
-if selected == LIVE or choices[selected].get("state") in ("queued", "running"):
+if selected == LIVE or choices[selected].get("state") == "running":
     live()
 else:
     show_finished(choices[selected])
