@@ -113,3 +113,25 @@ def test_profile_round_trip_keeps_every_setting():
     profile = read_profile(dump_profile(settings, "/data/dataset.json"))
     assert profile.settings == settings and profile.dataset == "/data/dataset.json" and profile.unknown == []
     assert read_profile(json.dumps({"rank": 8, "odd": 1})).unknown == ["odd"]  # a bare settings object
+
+
+def _tensors_default_script() -> None:
+    import streamlit as st
+
+    from dashboard.components.train_sources import default_tensors_dir
+
+    class Jobs:
+        def jobs(self) -> list[dict]:
+            return [{"id": "a", "kind": "preprocess", "state": "done", "result": {"output_dir": "/t/a"}},
+                    {"id": "b", "kind": "preprocess", "state": "failed", "result": None},
+                    {"id": "c", "kind": "train", "state": "done", "result": {}}]
+
+    st.session_state["preprocess.output_dir"] = "/typed"
+    st.text(default_tensors_dir(Jobs()))
+
+
+def test_the_tensors_folder_defaults_to_the_last_preprocessing_output():
+    at = AppTest.from_function(_tensors_default_script)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text[0].value == "/t/a"
