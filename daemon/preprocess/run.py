@@ -21,7 +21,7 @@ from daemon.jobs import JobContext
 from daemon.preprocess.plan import Plan, WorkItem, summary_of
 from shared.dataset import Dataset
 from shared.preprocess_settings import PreprocessSettings
-from shared.prompt import genre_picks, sample_prompts, training_caption
+from shared.prompt import effective_language, genre_picks, sample_prompts, training_caption
 from shared.tensor_manifest import MANIFEST_FORMAT, MANIFEST_VERSION, write_manifest
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class PreprocessRun:
             "source_duration": round(decoded.source_duration, 4), "source_sample_rate": decoded.source_rate,
             "source_channels": decoded.source_channels, "cut": decoded.cut, "bpm": sample.bpm,
             "keyscale": sample.keyscale, "timesignature": sample.timesignature,
-            "language": sample.language, "is_instrumental": sample.is_instrumental,
+            "language": effective_language(self.dataset, sample), "is_instrumental": sample.is_instrumental,
             "text_prompt": text, "lyrics_prompt": lyrics, "loudness": loudness,
             "trigger_word": sample.custom_tag or self.dataset.options.trigger_word,
             "tag_position": self.dataset.options.tag_position,
