@@ -8,6 +8,7 @@ run is read from its run folder. Charts are generic over numeric metric fields
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -71,7 +72,8 @@ def render_controls(job: dict) -> None:
         act(lambda: client.action("sample_now", job["id"]), "Sample requested.")
 
 
-def act(fn, success: str) -> None:
+def act(fn: Callable[[], object], success: str) -> None:
+    """Run a control's request; its error in the page, else a toast."""
     try:
         fn()
     except StudioError as err:
@@ -133,6 +135,8 @@ def render_outputs(job: dict) -> None:
 
 
 def render_charts(points: list[dict], key: str) -> None:
+    """Loss, learning rate, gradient norm (and any other numeric field) side by side; performance
+    charts folded away."""
     if not points:
         st.info("No metrics yet: they appear after the first training step.")
         return
@@ -171,6 +175,7 @@ def live() -> None:
 
 
 def show_finished(job: dict) -> None:
+    """A run that has ended: its outcome and every metric point from its run folder."""
     render_outcome(job)
     try:
         points = finished_metrics(client, job)

@@ -83,6 +83,7 @@ def first_values() -> None:
 
 
 def render_presets() -> None:
+    """The preset and its variant; a change re-seeds the form (on_change)."""
     presets = {p.name: p for p in list_presets()}
     applied_name, applied_variant = st.session_state.get(APPLIED_KEY) or (None, "lora")
     names = list(presets)
@@ -125,6 +126,7 @@ def render_profile_upload() -> None:
 
 
 def render_tensors(value: str) -> str:
+    """The tensors folder, with what its manifest says (samples, model) or why it cannot be read."""
     folder = st.text_input("Training tensors folder", value, key=f"{form_key()}.tensors_dir",
                            help=TrainSettings.spec("tensors_dir").help).strip()
     if not folder:
@@ -202,6 +204,7 @@ def absolute(settings: TrainSettings) -> TrainSettings:
 
 
 def dataset_reference(tensors_dir: str) -> str | None:
+    """The dataset a profile names: the one the tensors were made from, else the Dataset page's."""
     try:
         manifest = read_manifest(tensors_dir) if tensors_dir else None
     except TensorFolderError:
@@ -210,6 +213,7 @@ def dataset_reference(tensors_dir: str) -> str | None:
 
 
 def start(settings: TrainSettings) -> None:
+    """Submit the job; the daemon's refusal is shown as an error, never a success."""
     try:
         job_id = client.submit("train", absolute(settings).to_dict())
     except StudioError as err:
@@ -241,6 +245,7 @@ def render_job(job: dict) -> None:
 
 
 def live_job() -> None:
+    """The fragment that follows the last job started here (once a second while it is active)."""
     job_id = st.session_state.get(JOB_KEY)
     if not job_id:
         return
@@ -256,6 +261,7 @@ def live_job() -> None:
 
 
 def job_active() -> bool:
+    """True while the last job started here is queued or running."""
     try:
         return bool(st.session_state.get(JOB_KEY)) and client.job(st.session_state[JOB_KEY])["state"] not in FINISHED
     except StudioError:
