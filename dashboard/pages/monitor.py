@@ -138,7 +138,7 @@ def render_charts(points: list[dict], key: str) -> None:
     """Loss, learning rate, gradient norm (and any other numeric field) side by side; performance
     charts folded away."""
     if not points:
-        st.info("No metrics yet: they appear after the first training step.")
+        st.info("No metrics yet for this job (training reports them from its first step).")
         return
     groups = chart_groups(points)
     cols = st.columns(2)

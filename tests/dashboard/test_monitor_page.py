@@ -45,6 +45,17 @@ def test_monitor_follows_a_running_job_across_page_changes_then_the_next(daemon,
     assert plotly_traces(at)["value"]["value"] == 3  # a new job: a new chart
 
 
+def test_stop_from_the_monitor(daemon, monkeypatch):
+    job_id = daemon.submit("selftest", {"steps": 1000, "step_seconds": 0.05})
+    wait_for_metric(daemon, job_id)
+    at = open_page(monkeypatch, daemon.home, "monitor.py")
+    assert [b.key for b in at.button if b.key.endswith(job_id)] == [f"monitor.stop.{job_id}"]  # no save/sample
+    at.button(key=f"monitor.stop.{job_id}").click().run()
+    assert daemon.wait(job_id, timeout=30)["state"] == "stopped"
+    at.run()
+    assert any(f"{job_id} stopped" in w.value for w in at.warning)
+
+
 def test_monitor_without_jobs_says_so(daemon, monkeypatch):
     at = open_page(monkeypatch, daemon.home, "monitor.py")
     assert any("No job has run" in i.value for i in at.info)
