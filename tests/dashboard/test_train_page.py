@@ -20,9 +20,10 @@ def form(at: AppTest) -> str:
 
 
 def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_dir, train_tensors, monkeypatch):
+    rank = load_preset("quick_test").settings.rank
     at = open_page(monkeypatch, daemon.home, "train.py")
     assert at.selectbox(key="train.preset").value == "quick_test"  # no GPU here: the short preset
-    assert at.number_input(key=f"{form(at)}.rank").value == load_preset("quick_test").settings.rank
+    assert at.number_input(key=f"{form(at)}.rank").value == rank
     at.selectbox(key="train.preset").set_value("recommended").run()
     assert at.number_input(key=f"{form(at)}.rank").value == load_preset("recommended").settings.rank
     at.selectbox(key="train.preset").set_value("quick_test").run()
@@ -39,7 +40,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     job = daemon.jobs()[-1]
     assert job["kind"] == "train" and job["state"] in ("queued", "running")
     submitted = json.loads((Path(job["run_dir"]) / "settings.json").read_text())["settings"]
-    assert submitted["rank"] == 16 and submitted["epochs"] == 2 and submitted["tensors_dir"] == str(train_tensors)
+    assert submitted["rank"] == rank and submitted["epochs"] == 2 and submitted["tensors_dir"] == str(train_tensors)
 
     done = daemon.wait(job["id"], timeout=120)
     assert done["state"] == "done", done.get("error")
@@ -50,10 +51,10 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     resume.set_value(label).run()
     checkpoint = str(Path(job["run_dir"]) / "checkpoints" / "epoch_2")
     assert at.session_state["train.values"]["resume_from"] == checkpoint
-    at.number_input(key=f"{form(at)}.rank").set_value(8).run()
-    assert any("rank: 16 → 8" in w.value for w in at.warning)  # a resume would be refused: said before
+    at.number_input(key=f"{form(at)}.rank").set_value(rank + 1).run()
+    assert any(f"rank: {rank} → {rank + 1}" in w.value for w in at.warning)  # a resume would be refused: said before
     at.button(key="train.use_checkpoint_settings").click().run()
-    assert at.number_input(key=f"{form(at)}.rank").value == 16
+    assert at.number_input(key=f"{form(at)}.rank").value == rank
     assert at.selectbox(key=f"{form(at)}.resume").value == checkpoint
 
     # The Monitor page opened after the run: the whole run from the status snapshot.
