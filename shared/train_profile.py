@@ -56,10 +56,9 @@ def read_profile(text: str | bytes, source: str = "profile") -> Profile:
         raise SettingsError(f"{source}: 'settings' must be an object of training settings")
     if dataset is not None and not isinstance(dataset, str):
         raise SettingsError(f"{source}: 'dataset' must be a path or null, got {dataset!r}")
-    unknown = TrainSettings.unknown_keys(settings)
-    known = {k: v for k, v in settings.items() if k not in unknown}
     try:
-        parsed = TrainSettings.from_dict(known)
+        parsed = TrainSettings.from_dict(settings, strict=False)  # unknown keys: reported below
     except SettingsError as err:
         raise SettingsError(f"{source}: {err}") from None
-    return Profile(parsed, dataset, unknown + [f"(top level) {k}" for k in unknown_top])
+    unknown = TrainSettings.unknown_keys(settings) + [f"(top level) {k}" for k in unknown_top]
+    return Profile(parsed, dataset, unknown)
