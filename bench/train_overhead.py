@@ -71,13 +71,13 @@ def load_model(kind: str):
     return model.eval().requires_grad_(False)
 
 
-def engine_step_times(settings: TrainSettings, model, samples, warmup: int) -> tuple[list[float], int]:
-    """Wall time between consecutive steps of the engine (everything per step included)."""
-    stamps: list[float] = []
+def engine_step_times(settings: TrainSettings, model, samples, warmup: int) -> tuple[list[tuple], int]:
+    """(wall, cpu) seconds between consecutive steps of the engine (everything per step included)."""
+    stamps: list[tuple[float, float]] = []
     trainable = {}
 
     def should_stop(step: int) -> bool:
-        stamps.append(time.perf_counter())
+        stamps.append((time.perf_counter(), time.process_time()))
         return False
 
     class Reporter(QuietReporter):
@@ -87,11 +87,11 @@ def engine_step_times(settings: TrainSettings, model, samples, warmup: int) -> t
 
     with tempfile.TemporaryDirectory() as run_dir:
         train(settings, model, samples, run_dir, Reporter(), should_stop=should_stop)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:])]
     return gaps[warmup:], trainable["n"]
 
 
-def bare_step_times(settings: TrainSettings, model, samples, steps: int, warmup: int) -> list[float]:
+def bare_step_times(settings: TrainSettings, model, samples, steps: int, warmup: int) -> list[tuple]:
     """The same training written by hand: PEFT adapter, AdamW, clipping, no engine around it."""
     torch.manual_seed(settings.seed)
     adapter = build_adapter(settings)
@@ -104,7 +104,7 @@ def bare_step_times(settings: TrainSettings, model, samples, steps: int, warmup:
     order = list(range(len(samples)))
     times = []
     for step in range(steps + warmup):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         chosen = [order[(step * settings.batch_size + i) % len(order)] for i in range(settings.batch_size)]
         batch = batching.collate([samples[i] for i in chosen])
         t = sampler.sample(batch.size)
@@ -121,8 +121,8 @@ def bare_step_times(settings: TrainSettings, model, samples, steps: int, warmup:
         torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        float(loss)
-        times.append(time.perf_counter() - started)
+        float(loss.detach())
+        times.append((time.perf_counter() - started, time.process_time() - cpu_started))
     adapter.remove()
     return times[warmup:]
 
@@ -146,50 +146,60 @@ def main() -> int:
     lora = TrainSettings.from_dict({**common, "adapter_type": "lora", "rank": 16, "alpha": 16})
     print(f"model {args.model}: {sum(p.numel() for p in model.decoder.parameters()):,} decoder parameters, "
           f"{args.frames} frames per sample, batch 1, {args.steps} measured steps, {args.rounds} rounds, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads", flush=True)
 
-    # Rounds interleave engine and baseline so load from other processes hits both alike; each
-    # round's median step, then the best round, is what a quiet machine would show.
+    # Rounds interleave the two so load from other processes hits both alike. Reported: the best
+    # round's median wall time per step, and the median CPU time per step of the process (less
+    # sensitive to other processes on a shared machine).
     engine, bare = [], []
     for _ in range(args.rounds):
-        bare.append(statistics.median(bare_step_times(lora, model, samples, args.steps, warmup)))
+        bare += [bare_step_times(lora, model, samples, args.steps, warmup)]
         times, lora_params = engine_step_times(lora, model, samples, warmup)
-        engine.append(statistics.median(times))
-    ratio = min(engine) / min(bare)
-    print(f"engine step {min(engine) * 1e3:.2f} ms, bare loop step {min(bare) * 1e3:.2f} ms: "
-          f"ratio {ratio:.3f} (target <= 1.10)")
+        engine += [times]
+    report("engine / bare loop (LoRA)", engine, bare, 1.10)
 
-    lokr_dim = comparable_lokr_dim(model, lora_params, common)
+    factor, lokr_dim, _ = comparable_lokr(model, lora_params)
     lokr = TrainSettings.from_dict({**common, "adapter_type": "lokr", "lokr_linear_dim": lokr_dim,
-                                    "lokr_linear_alpha": lokr_dim})
-    lora_times, lokr_times = [], []
+                                    "lokr_linear_alpha": lokr_dim, "lokr_factor": factor})
+    lora_runs, lokr_runs = [], []
     for _ in range(args.rounds):
-        t, _ = engine_step_times(lora, model, samples, warmup)
-        lora_times.append(statistics.median(t))
-        t, lokr_params = engine_step_times(lokr, model, samples, warmup)
-        lokr_times.append(statistics.median(t))
-    ratio_lokr = min(lokr_times) / min(lora_times)
-    print(f"LoRA rank 16: {lora_params:,} trainable, {min(lora_times) * 1e3:.2f} ms/step; "
-          f"LoKr linear_dim {lokr_dim}: {lokr_params:,} trainable, {min(lokr_times) * 1e3:.2f} ms/step: "
-          f"ratio {ratio_lokr:.3f} (target <= 1.5)")
+        lora_runs += [engine_step_times(lora, model, samples, warmup)[0]]
+        times, lokr_params = engine_step_times(lokr, model, samples, warmup)
+        lokr_runs += [times]
+    print(f"LoRA rank 16: {lora_params:,} trainable parameters; LoKr factor {factor}, linear_dim {lokr_dim}: "
+          f"{lokr_params:,} trainable parameters", flush=True)
+    report("LoKr / LoRA engine step", lokr_runs, lora_runs, 1.5)
     return 0
 
 
-def comparable_lokr_dim(model, lora_params: int, common: dict) -> int:
-    """The LoKr linear_dim whose trainable count is closest to LoRA's."""
-    from daemon.train.adapters.lokr import LycorisAdapter
-    from daemon.train.adapters import target_suffixes
+def report(name: str, runs: list[list[tuple]], baseline: list[list[tuple]], target: float) -> None:
+    def wall(rs):
+        return min(statistics.median(w for w, _ in r) for r in rs)
 
-    best = (None, 1)
-    for dim in (2, 4, 8, 16, 32, 64, 128):
-        adapter = LycorisAdapter("lokr", dim, dim, -1, False, False, 0.0, target_suffixes("both", False))
-        adapter.inject(model.decoder)
-        count = sum(p.numel() for _, p in adapter.trainable_parameters())
-        adapter.remove()
-        gap = abs(count - lora_params)
-        if best[0] is None or gap < best[0]:
-            best = (gap, dim)
-    return best[1]
+    def cpu(rs):
+        return statistics.median(c for r in rs for _, c in r)
+
+    print(f"{name}: wall {wall(runs) * 1e3:.1f} / {wall(baseline) * 1e3:.1f} ms = {wall(runs) / wall(baseline):.3f}; "
+          f"cpu {cpu(runs) * 1e3:.1f} / {cpu(baseline) * 1e3:.1f} ms = {cpu(runs) / cpu(baseline):.3f} "
+          f"(target <= {target})", flush=True)
+
+
+def comparable_lokr(model, lora_params: int) -> tuple[int, int, int]:
+    """(factor, linear_dim, trainable count) of the LoKr whose trainable count is closest to LoRA's."""
+    from daemon.train.adapters import target_suffixes
+    from daemon.train.adapters.lokr import LycorisAdapter
+
+    best: tuple[int, int, int] | None = None
+    for factor in (4, 8, 16, -1):
+        for dim in (4, 8, 16, 24, 32, 48, 64, 96, 128):
+            adapter = LycorisAdapter("lokr", dim, dim, factor, False, False, 0.0, target_suffixes("both", False))
+            adapter.inject(model.decoder)
+            count = sum(p.numel() for _, p in adapter.trainable_parameters())
+            adapter.remove()
+            if best is None or abs(count - lora_params) < abs(best[2] - lora_params):
+                best = (factor, dim, count)
+    assert best is not None
+    return best
 
 
 if __name__ == "__main__":

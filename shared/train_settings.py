@@ -24,11 +24,12 @@ OPTIMIZER_SETTINGS = (
     "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "batch_size",
     "gradient_accumulation", "max_grad_norm",
 )
-# Settings that must match the checkpoint, always: the adapter's shape.
-ADAPTER_SHAPE_SETTINGS = (
-    "adapter_type", "rank", "alpha", "lokr_factor", "lokr_linear_dim", "lokr_linear_alpha",
-    "lokr_decompose_both", "lokr_use_tucker", "attention_targets", "target_mlp",
-)
+# Settings that must match the checkpoint, always: the adapter's shape, per adapter family.
+ADAPTER_SHAPE_SETTINGS = {
+    "peft": ("adapter_type", "rank", "alpha", "attention_targets", "target_mlp"),
+    "lycoris": ("adapter_type", "lokr_factor", "lokr_linear_dim", "lokr_linear_alpha", "lokr_decompose_both",
+                "lokr_use_tucker", "attention_targets", "target_mlp"),
+}
 
 
 @dataclass

@@ -159,7 +159,8 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Te
 
 def check_resume_settings(saved: dict, current: dict, strict: bool) -> None:
     """The adapter's shape must match; with `strict`, the optimizer settings too."""
-    names = ADAPTER_SHAPE_SETTINGS + (OPTIMIZER_SETTINGS if strict else ())
+    family = "lycoris" if current.get("adapter_type") in ("lokr", "loha") else "peft"
+    names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
     changed = [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]
     if changed:
         what = "optimizer or adapter settings" if strict else "adapter settings"

@@ -36,8 +36,8 @@ def _final_weights(run_dir: Path, adapter_type: str) -> dict[str, torch.Tensor]:
     return load_file(str(run_dir / "final" / name))
 
 
-def _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at):
-    settings = _resume_settings(adapter_type)
+def _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at, optimizer="adamw"):
+    settings = _resume_settings(adapter_type, optimizer=optimizer)
     straight = train(settings, fresh_model(), samples, tmp_path / "straight", RecordingReporter())
     first = train(settings, fresh_model(), samples, tmp_path / "first", RecordingReporter(),
                   should_stop=lambda step: step >= stop_at)
@@ -54,9 +54,12 @@ def _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at)
     ("lora", 4, "epoch_1"),  # 4 steps per epoch: a stop at the end of epoch 1
     ("lora", 6, "step_6"),   # in the middle of epoch 2
     ("lokr", 6, "step_6"),
+    ("lora+adafactor", 6, "step_6"),
 ])
 def test_stop_and_resume_is_bitwise_identical(fresh_model, samples, tmp_path, adapter_type, stop_at, where):
-    straight, first, _ = _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at)
+    adapter_type, _, optimizer = adapter_type.partition("+")
+    straight, first, _ = _straight_and_resumed(fresh_model, samples, tmp_path, adapter_type, stop_at,
+                                               optimizer or "adamw")
     assert Path(first["last_checkpoint"]).name == where
     a, b = _final_weights(tmp_path / "straight", adapter_type), _final_weights(tmp_path / "second", adapter_type)
     assert a.keys() == b.keys()
