@@ -208,6 +208,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     module.train()
     adapter.train(True)
     meter = MetricsLogger(run_dir, reporter, total_steps, device)
+    scaled_fp16 = precision == "16-mixed"
     last_saved: Path | None = None
     outcome = "completed"
 
@@ -241,11 +242,15 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                 grad_norm = fabric.clip_gradients(module, optimizer, max_norm=settings.max_grad_norm or math.inf,
                                                   error_if_nonfinite=False)
                 loss = float(loss_sum) / group_samples
-                verdict = rules.nan.observe(math.isfinite(loss) and bool(torch.isfinite(grad_norm)),
+                # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps
+                # and lowers its scale itself, so only a non-finite loss counts as bad there.
+                grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+                verdict = rules.nan.observe(math.isfinite(loss) and grads_ok,
                                             step=progress.global_step, epoch=progress.epoch,
                                             detail=f"loss {loss}, grad norm {float(grad_norm)}")
-                if verdict == "ok":
+                if verdict == "ok" or scaled_fp16:
                     optimizer.step()
+                if verdict == "ok":
                     scheduler.step()
                     progress.epoch_loss_sum += loss * group_samples
                     progress.epoch_samples += group_samples

@@ -103,3 +103,23 @@ def test_cli_settings_layer_defaults_preset_and_overrides(tmp_path):
     assert Path(settings.resume_from).is_absolute()
     with pytest.raises(SettingsError, match="rank"):
         TrainSettings().with_overrides(["rank=many"])
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_daemon_saves_the_running_training(daemon_proc, demo_root, dit_dir, tensors):
+    import signal
+
+    client = daemon_proc.client
+    job_id = client.submit("train", {**JOB_SETTINGS, "epochs": 500, "save_every_epochs": 0,
+                                     "tensors_dir": str(tensors), "checkpoint": str(dit_dir)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(e["type"] == "metric" and e["job_id"] == job_id for e in client.events(limit=1000)):
+            break
+        time.sleep(0.2)
+    run = Path(client.job(job_id)["run_dir"])
+    daemon_proc.kill(signal.SIGTERM)
+    saved = [p for p in (run / "checkpoints").iterdir() if (p / "training_state.json").is_file()]
+    assert len(saved) == 1
+    state = json.loads((saved[0] / "training_state.json").read_text())
+    assert state["global_step"] >= 1
