@@ -28,6 +28,7 @@ MLP_PROJECTIONS = ("gate_proj", "up_proj", "down_proj")
 
 class Adapter(Protocol):
     kind: str
+    decoder: nn.Module | None  # the decoder it is injected into (call it to run with the adapter)
 
     def inject(self, decoder: nn.Module) -> nn.Module: ...
 

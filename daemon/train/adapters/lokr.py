@@ -44,6 +44,7 @@ class LycorisAdapter:
             "target_modules": list(targets),
         }
         self.network = None
+        self.decoder: nn.Module | None = None  # the decoder it is injected into
 
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
@@ -86,6 +87,7 @@ class LycorisAdapter:
             raise TrainingError(f"LyCORIS wrapped {len(self.network.loras)} of {len(names)} target modules")
         self.network.apply_to()
         self.network.requires_grad_(True)
+        self.decoder = decoder
         return decoder
 
     def _net(self):
