@@ -79,7 +79,9 @@ def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     """Checkpoint the decoder's layers; its input is made to require grad first, so the checkpointed
     layers see a graph even though every base weight is frozen (the crash PEFT users met).
     Returns the undo."""
-    first = getattr(decoder, "proj_in", None) or next(iter(decoder.children()))
+    first = getattr(decoder, "proj_in", None)
+    if first is None:
+        first = next(iter(decoder.children()))
     hook = first.register_forward_hook(lambda _m, _inp, out: _require_grad(out))
     if not hasattr(decoder, "gradient_checkpointing_enable"):
         hook.remove()
