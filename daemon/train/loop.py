@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from daemon.train import batching, policies
-from daemon.train.adapters import Adapter, build_adapter, check_placement
+from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
 from daemon.train.losses import per_sample_loss, weighted_loss
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.optim import build_optimizer, build_scheduler
@@ -204,9 +204,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     reporter.event("train_preflight", **preflight)
     write_json(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
 
-    module, optimizer = fabric.setup(decoder, optimizer)
+    module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
     module.train()
-    adapter.train(True)
     meter = MetricsLogger(run_dir, reporter, total_steps, device)
     scaled_fp16 = precision == "16-mixed"
     last_saved: Path | None = None
@@ -283,7 +282,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                 progress.epoch_loss_sum, progress.epoch_samples = 0.0, 0
                 val_loss = None
                 if val_idx:
-                    val_loss = validation_loss(module, adapter, samples, val_idx, settings, sampler,
+                    val_loss = validation_loss(module, samples, val_idx, settings, sampler,
                                                null_condition_emb, device, dtype)
                 improved = rules.best.update(progress.epoch, val_loss if val_loss is not None else epoch_loss)
                 if improved:
@@ -344,13 +343,13 @@ def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: t
 
 
 @torch.no_grad()
-def validation_loss(module: Any, adapter: Adapter, samples: batching.SampleSource, indices: list[int],
+def validation_loss(module: Any, samples: batching.SampleSource, indices: list[int],
                     settings: TrainSettings, sampler: TimestepSampler, null_condition_emb: torch.Tensor,
                     device: torch.device, dtype: torch.dtype) -> float:
     """Mean loss on the held-out samples with noise and timesteps fixed by the seed (comparable
     between epochs); its own generator leaves the training RNG untouched."""
+    was_training = module.training
     module.eval()
-    adapter.train(False)
     generator = torch.Generator().manual_seed(settings.seed + 104_729)
     total = 0.0
     for index in indices:
@@ -364,8 +363,7 @@ def validation_loss(module: Any, adapter: Adapter, samples: batching.SampleSourc
         noise = noise * batch.attention_mask.unsqueeze(-1)
         draws = Draws(t, noise, torch.zeros(1, dtype=torch.bool))
         total += float(flow_matching_losses(module, batch, draws, null_condition_emb, dtype).sum())
-    module.train()
-    adapter.train(True)
+    module.train(was_training)
     return total / len(indices)
 
 

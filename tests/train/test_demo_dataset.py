@@ -58,12 +58,8 @@ def test_training_on_the_demo_dataset_lowers_the_loss(manager, demo_root, tmp_pa
     indices = list(range(len(samples)))
     null = model.null_condition_emb.detach()
 
-    class Plain:
-        def train(self, mode=True):
-            pass
-
     def fixed_loss() -> float:
-        return validation_loss(model.decoder, Plain(), samples, indices, settings, TimestepSampler("model"), null,
+        return validation_loss(model.decoder, samples, indices, settings, TimestepSampler("model"), null,
                                torch.device("cpu"), torch.float32)
 
     before = fixed_loss()

@@ -182,7 +182,8 @@ def test_validation_loss_is_fixed_and_leaves_the_training_rng_alone(fresh_model,
     model = fresh_model()
     adapter, decoder = _injected(model, small_settings())
     settings = small_settings(crop_frames=20)
-    args = (decoder, adapter, samples, [0, 3, 5], settings, TimestepSampler("model"),
+    decoder.train()
+    args = (decoder, samples, [0, 3, 5], settings, TimestepSampler("model"),
             model.null_condition_emb.detach(), torch.device("cpu"), torch.float32)
     torch.manual_seed(123)
     first = validation_loss(*args)

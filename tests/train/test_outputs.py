@@ -117,12 +117,9 @@ def test_loss_after_100_steps_is_below_the_loss_at_step_0(fresh_model, samples, 
     null = fresh_model().null_condition_emb.detach()
     indices = list(range(len(samples)))
 
-    def fixed_loss(decoder, adapter=None):
-        class NoAdapter:
-            def train(self, mode=True):
-                pass
-        return validation_loss(decoder, adapter or NoAdapter(), samples, indices, settings, sampler, null,
-                               torch.device("cpu"), torch.float32)
+    def fixed_loss(decoder):
+        return validation_loss(decoder, samples, indices, settings, sampler, null, torch.device("cpu"),
+                               torch.float32)
 
     before = fixed_loss(fresh_model().decoder)
     model = fresh_model()

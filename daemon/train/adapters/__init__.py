@@ -7,6 +7,7 @@
     adapter.save(folder, metadata)             # the ecosystem's format (ACESTEP_INTERFACE.md section 7)
     adapter.load(folder)                       # weights back into the injected adapter
     adapter.set_strength(1.5)
+    AdapterHost(decoder, adapter.own_modules())  # one module holding every trainable parameter
     adapter.remove()                           # the decoder as it was (it is shared with other jobs)
 
 `load_adapter(decoder, folder)` opens a saved adapter of either kind for inference.
@@ -42,7 +43,9 @@ class Adapter(Protocol):
 
     def set_strength(self, strength: float) -> None: ...
 
-    def train(self, mode: bool = True) -> None: ...
+    def own_modules(self) -> nn.Module | None:
+        """The adapter's modules that live outside the decoder (LyCORIS's network), else None."""
+        ...
 
     def remove(self) -> None: ...
 
@@ -101,6 +104,19 @@ def load_adapter(decoder: nn.Module, folder: str | Path, strength: float = 1.0) 
         adapter = LycorisAdapter.from_folder(decoder, folder)
     adapter.set_strength(strength)
     return adapter
+
+
+class AdapterHost(nn.Module):
+    """The decoder plus the adapter's modules kept outside it, as one module: Fabric (and DDP) see
+    every trainable parameter, and train()/eval() reach the adapter's dropout too."""
+
+    def __init__(self, decoder: nn.Module, adapter_modules: nn.Module | None) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.adapter_modules = adapter_modules
+
+    def forward(self, *args, **kwargs):
+        return self.decoder(*args, **kwargs)
 
 
 def check_placement(adapter: Adapter, device: torch.device, dtype: torch.dtype) -> int:

@@ -102,9 +102,9 @@ class LycorisAdapter:
         # LyCORIS builds its modules on the CPU; left there, training crawls (SEED_CHANGELOG trap).
         self._net().to(device=device, dtype=dtype)
 
-    def train(self, mode: bool = True) -> None:
-        """The network is not a child of the decoder, so decoder.train()/eval() does not reach it."""
-        self._net().train(mode)
+    def own_modules(self) -> nn.Module:
+        """The LyCORIS network: it patches the decoder's modules but is not a child of the decoder."""
+        return self._net()
 
     def save(self, folder: Path, metadata: dict) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,9 @@ class LoraAdapter:
         for _, param in self.trainable_parameters():
             param.data = param.data.to(device=device, dtype=dtype)
 
-    def train(self, mode: bool = True) -> None:
-        """PEFT's layers live inside the decoder: decoder.train()/eval() reaches them."""
+    def own_modules(self) -> None:
+        """None: PEFT's layers live inside the decoder."""
+        return None
 
     def save(self, folder: Path, metadata: dict) -> list[Path]:
         """PEFT's own files, then our fields added to the JSON and the safetensors header."""
