@@ -4,6 +4,9 @@
    same model, adapter, data, optimizer and clipping                                   [<= 1.10]
 2. LoKr / LoRA engine step time at comparable trainable parameter counts               [<= 1.5]
 
+Steady state: no checkpoint or best-model saves during the measured steps (those are per epoch or
+per N steps, not per step).
+
 Runs on the demo DiT (`--model demo`) or a mid-sized DiT of the same code (`--model medium`, the
 default: the tiny demo's steps are so short that fixed per-step costs dominate any ratio).
 
@@ -141,7 +144,7 @@ def main() -> int:
     samples = synthetic_samples(model, [args.frames] * 8)
     warmup = 5
     common = dict(batch_size=1, gradient_accumulation=1, scheduler="constant", warmup_steps=0, dropout=0.0,
-                  save_every_epochs=0, keep_last=0, best_warmup_epochs=0, crop_frames=0, epochs=1000,
+                  save_every_epochs=0, keep_last=0, best_warmup_epochs=10**6, crop_frames=0, epochs=1000,
                   max_steps=args.steps + warmup + 1, learning_rate=1e-4, seed=0)
     lora = TrainSettings.from_dict({**common, "adapter_type": "lora", "rank": 16, "alpha": 16})
     print(f"model {args.model}: {sum(p.numel() for p in model.decoder.parameters()):,} decoder parameters, "

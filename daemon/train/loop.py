@@ -93,14 +93,14 @@ def accumulate_gradients(fabric: Any, module: Any, micro_batches: Iterable[batch
                          settings: TrainSettings) -> torch.Tensor:
     """Backward over one optimizer step's micro-batches; the gradient is that of the mean per-sample
     loss over all `group_samples`, however they are split. Returns the summed (weighted) losses."""
-    loss_sum = torch.zeros((), device=null_condition_emb.device)
+    loss_sum: Any = 0.0
     for position, batch in enumerate(micro_batches):
         draws = draw(batch)
         losses = flow_matching_losses(module, batch, draws, null_condition_emb, dtype)
         losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma)
         with fabric.no_backward_sync(module, enabled=fabric.world_size > 1 and position < count - 1):
             fabric.backward(losses.sum() / group_samples)
-        loss_sum += losses.detach().sum()
+        loss_sum = loss_sum + losses.detach().sum()  # stays on the device: one sync per step, later
     return loss_sum
 
 

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 MOVING_AVERAGE_STEPS = 20
 REPORT_INTERVAL_S = 0.3
+TB_EVERY_STEP = ("loss", "loss_ma", "lr", "grad_norm")
+TB_WHEN_REPORTED = ("step_time", "samples_per_s", "memory_mb")
 
 
 class Reporter(Protocol):
@@ -39,6 +41,7 @@ class MetricsLogger:
         self.recent: collections.deque[float] = collections.deque(maxlen=MOVING_AVERAGE_STEPS)
         self.step_times: collections.deque[float] = collections.deque(maxlen=50)
         self._last_report = 0.0
+        self._memory: float | None = None
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
         self._tb = None
         if tensorboard:
@@ -55,25 +58,29 @@ class MetricsLogger:
         if not skipped:
             self.recent.append(loss)
         self.step_times.append(step_time)
-        mean_time = sum(self.step_times) / len(self.step_times)
+        now = time.monotonic()
+        report = now - self._last_report >= self.interval_s or step >= self.total_steps
+        if report:  # memory is sampled when reported; the steps in between repeat the last sample
+            self._memory = memory_mb(self.device)
         point = {
             "step": step, "epoch": epoch, "loss": loss,
             "loss_ma": sum(self.recent) / len(self.recent) if self.recent else None,
             "lr": lr, "grad_norm": grad_norm, "step_time": step_time,
             "samples_per_s": samples / step_time if step_time > 0 else None,
-            "memory_mb": memory_mb(self.device),
-            "eta_s": max(self.total_steps - step, 0) * mean_time, "skipped": skipped,
+            "memory_mb": self._memory,
+            "eta_s": max(self.total_steps - step, 0) * sum(self.step_times) / len(self.step_times),
+            "skipped": skipped,
         }
         self._jsonl.write(json.dumps(point) + "\n")
         if self._tb is not None:
-            for key in ("loss", "loss_ma", "lr", "grad_norm", "step_time", "samples_per_s", "memory_mb"):
+            keys = TB_EVERY_STEP + (TB_WHEN_REPORTED if report else ())
+            for key in keys:
                 if point[key] is not None:
                     self._tb.add_scalar(f"train/{key}", point[key], step)
-        now = time.monotonic()
-        if now - self._last_report >= self.interval_s or step >= self.total_steps:
+        if report:
             self._last_report = now
             self.reporter.metric(**point)
-            self.reporter.progress(step, self.total_steps, f"epoch {epoch + 1}, step {step}")
+            self.reporter.progress(step, self.total_steps, f"epoch {epoch}, step {step}")
         return point
 
     def epoch(self, *, epoch: int, step: int, loss: float, moving_average: float | None,
