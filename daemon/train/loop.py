@@ -185,6 +185,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     metadata = adapter_metadata(settings, info)
     if settings.resume_from:
         resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
+        carry_best(Path(settings.resume_from), run_dir, rules.best)
 
     # -- pre-flight: everything the user should know before the first step ------------------
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
@@ -365,6 +366,13 @@ def validation_loss(module: Any, samples: batching.SampleSource, indices: list[i
         total += float(flow_matching_losses(module, batch, draws, null_condition_emb, dtype).sum())
     module.train(was_training)
     return total / len(indices)
+
+
+def carry_best(checkpoint: Path, run_dir: Path, best: policies.BestTracker) -> None:
+    """The resumed run's best/ comes along, so final/ can still be the best model."""
+    source = checkpoint.resolve().parents[1] / "best"
+    if best.best_epoch is not None and source.is_dir() and source != run_dir / "best":
+        shutil.copytree(source, run_dir / "best", dirs_exist_ok=True)
 
 
 def adapter_metadata(settings: TrainSettings, info: dict) -> dict:

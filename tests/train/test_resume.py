@@ -2,6 +2,7 @@
 a kill during a save leaves the previous checkpoint resumable; a changed run is refused."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -69,8 +70,6 @@ def test_stop_and_resume_is_bitwise_identical(fresh_model, samples, tmp_path, ad
 
 
 def _last_loss(run_dir: Path) -> float:
-    import json
-
     points = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [p for p in points if "loss" in p][-1]["loss"]
 
@@ -152,3 +151,16 @@ def test_a_kill_during_a_save_leaves_the_previous_checkpoint_resumable(fresh_mod
     resumed = train(small_settings(save_every_steps=1, epochs=3, resume_from=str(checkpoints / "step_1")),
                     fresh_model(), samples, tmp_path / "resumed", RecordingReporter())
     assert resumed["outcome"] == "completed" and resumed["global_step"] == 12
+
+
+def test_a_resumed_run_keeps_the_best_model_for_final(fresh_model, samples, tmp_path):
+    settings = _resume_settings("lora", best_warmup_epochs=0, epochs=3)
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 4)
+    assert (tmp_path / "a" / "best").is_dir()
+    second = train(settings.replace(resume_from=first["last_checkpoint"]), fresh_model(), samples, tmp_path / "b",
+                   RecordingReporter())
+    assert second["best_epoch"] is not None and (tmp_path / "b" / "best").is_dir()
+    best = json.loads((tmp_path / "b" / "best" / "adapter_config.json").read_text())
+    final = json.loads((tmp_path / "b" / "final" / "adapter_config.json").read_text())
+    assert final["epoch"] == best["epoch"] == second["best_epoch"]
