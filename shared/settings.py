@@ -249,8 +249,8 @@ class SettingsGroup:
         for section, specs in cls.sections().items():
             lines += [f"### {section}", "", "| setting | type | default | allowed | help |", "|---|---|---|---|---|"]
             for s in specs:
-                allowed = _allowed(s)
-                lines.append(f"| `{s.name}` | {s.type_name()} | `{json.dumps(_plain(s.default))}` | {allowed} | {s.help} |")
+                default = json.dumps(_plain(s.default))
+                lines.append(f"| `{s.name}` | {s.type_name()} | `{default}` | {_allowed(s)} | {s.help} |")
             lines.append("")
         return "\n".join(lines)
 
