@@ -1,7 +1,8 @@
 """Shared fixtures: a real daemon process on loopback in its own studio home, and the demo assets.
 
 `daemon` yields a connected StudioClient; `daemon_proc` yields the DaemonProcess (kill, restart).
-`demo_root` generates the demo checkpoint and demo dataset once per test session.
+`demo_root` generates the demo checkpoint and demo dataset once per test session; `demo_manager`
+is a model manager on it in this process, and `job_context` runs a job function inline.
 """
 from __future__ import annotations
 
@@ -92,6 +93,29 @@ def demo_root(tmp_path_factory) -> Path:
     else:
         write_demo_dataset(root / "dataset")
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_manager(demo_root, tmp_path_factory):
+    """A model manager on the demo checkpoint, in this process, loaded once per session."""
+    from daemon.models.manager import ModelManager
+    from shared.config import DaemonSettings
+
+    config = DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], demo_root=str(demo_root))
+    manager = ModelManager(config, home=tmp_path_factory.mktemp("studio-home"))
+    manager.select("acestep-v15-demo")
+    yield manager
+    manager.close()
+
+
+def job_context(manager, run_dir: Path, kind: str, settings):
+    """A real JobContext for running a job function inline (events go to run_dir/events.jsonl)."""
+    from daemon.events import EventBus
+    from daemon.jobs import Job, JobContext
+    from daemon.registry import Services
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return JobContext(Job(run_dir.name, kind, settings, run_dir), EventBus("test"), Services(models=manager))
 
 
 @pytest.fixture

@@ -10,22 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.events import EventBus
-from daemon.jobs import Job, JobContext
-from daemon.registry import Services
+from tests.conftest import job_context
 from shared.preprocess_settings import PreprocessSettings
-
-
-@pytest.fixture(scope="session")
-def demo_manager(demo_root, tmp_path_factory):
-    from daemon.models.manager import ModelManager
-    from shared.config import DaemonSettings
-
-    config = DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], demo_root=str(demo_root))
-    manager = ModelManager(config, home=tmp_path_factory.mktemp("studio-home"))
-    manager.select("acestep-v15-demo")
-    yield manager
-    manager.close()
 
 
 class InlineRun:
@@ -46,19 +32,16 @@ def run_inline(demo_manager, tmp_path):
     counter = iter(range(1000))
 
     def run(settings: PreprocessSettings, stop_after: int | None = None) -> InlineRun:
-        run_dir = tmp_path / f"run-{next(counter)}"
-        run_dir.mkdir()
-        job = Job(run_dir.name, "preprocess", settings, run_dir)
-        ctx = JobContext(job, EventBus("test"), Services(models=demo_manager))
+        ctx = job_context(demo_manager, tmp_path / f"run-{next(counter)}", "preprocess", settings)
         if stop_after is not None:
             progress = ctx.progress
 
             def progress_then_stop(done, total, message="", **extra):
                 progress(done, total, message, **extra)
                 if done >= stop_after:
-                    job.stop_event.set()
+                    ctx.job.stop_event.set()
 
             ctx.progress = progress_then_stop  # type: ignore[method-assign]
-        return InlineRun(run_preprocess(ctx, settings), run_dir)
+        return InlineRun(run_preprocess(ctx, settings), ctx.run_dir)
 
     return run

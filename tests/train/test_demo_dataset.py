@@ -8,32 +8,13 @@ import json
 import pytest
 import torch
 
-from daemon.events import EventBus
-from daemon.jobs import Job, JobContext
-from daemon.registry import Services
 from shared.preprocess_settings import PreprocessSettings
 from shared.train_settings import TrainSettings
-
-
-@pytest.fixture(scope="module")
-def manager(demo_root, tmp_path_factory):
-    from daemon.models.manager import ModelManager
-    from shared.config import DaemonSettings
-
-    config = DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], demo_root=str(demo_root))
-    manager = ModelManager(config, home=tmp_path_factory.mktemp("train-home"))
-    manager.select("acestep-v15-demo")
-    yield manager
-    manager.close()
-
-
-def _context(manager, run_dir, kind, settings) -> JobContext:
-    run_dir.mkdir(parents=True)
-    return JobContext(Job(run_dir.name, kind, settings, run_dir), EventBus("test"), Services(models=manager))
+from tests.conftest import job_context
 
 
 @pytest.mark.slow
-def test_training_on_the_demo_dataset_lowers_the_loss(manager, demo_root, tmp_path):
+def test_training_on_the_demo_dataset_lowers_the_loss(demo_manager, demo_root, tmp_path):
     from daemon.preprocess.pipeline import run_preprocess
     from daemon.preprocess.tensor_folder import open_tensor_folder
     from daemon.train.batching import FolderSamples
@@ -47,13 +28,13 @@ def test_training_on_the_demo_dataset_lowers_the_loss(manager, demo_root, tmp_pa
     tensors = tmp_path / "tensors"
     pre = PreprocessSettings.from_dict({"dataset": str(dataset), "output_dir": str(tensors), "max_duration": 1.0,
                                         "workers": 1})
-    run_preprocess(_context(manager, tmp_path / "pre", "preprocess", pre), pre)
+    run_preprocess(job_context(demo_manager, tmp_path / "pre", "preprocess", pre), pre)
 
     settings = TrainSettings.from_dict({
         "tensors_dir": str(tensors), "rank": 8, "alpha": 16, "dropout": 0.0, "learning_rate": 3e-3,
         "batch_size": 2, "gradient_accumulation": 1, "scheduler": "constant", "warmup_steps": 0,
         "epochs": 1000, "max_steps": 100, "save_every_epochs": 0, "best_warmup_epochs": 1000, "seed": 1})
-    model = manager.get("dit")
+    model = demo_manager.get("dit")
     samples = FolderSamples(open_tensor_folder(tensors))
     indices = list(range(len(samples)))
     null = model.null_condition_emb.detach()
@@ -63,7 +44,7 @@ def test_training_on_the_demo_dataset_lowers_the_loss(manager, demo_root, tmp_pa
                                torch.device("cpu"), torch.float32)
 
     before = fixed_loss()
-    ctx = _context(manager, tmp_path / "train", "train", settings)
+    ctx = job_context(demo_manager, tmp_path / "train", "train", settings)
     result = run_training(ctx, settings)
     assert result["outcome"] == "max_steps" and result["global_step"] == 100
     with torch.no_grad():
