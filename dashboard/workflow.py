@@ -18,7 +18,9 @@ JOBS_TIMEOUT_S = 0.5
 
 def render_workflow_strip() -> None:
     done = done_steps()
-    cells = [f"{'✅' if step in done else '⬜'} {step}" for step in STEPS]
+    # Material icons render everywhere; emoji need a colour-emoji font the machine may lack.
+    cells = [f"{':material/check_circle:' if step in done else ':material/radio_button_unchecked:'} {step}"
+             for step in STEPS]
     st.caption("  →  ".join(cells))
 
 

@@ -25,7 +25,8 @@ def render_daemon(snapshot: dict) -> None:
     cols[1].metric("PID", snapshot["pid"])
     cols[2].metric("Uptime", format_seconds(snapshot["uptime_s"]))
     resolved = device.get("resolved", True)
-    cols[3].metric("Device", f"{device.get('device', '?')}" + ("" if resolved else " (on first use)"))
+    cols[3].metric("Device", str(device.get("device", "?")),
+                   help=None if resolved else "Chosen when a model is first loaded.")
     st.caption(f"Studio home: {snapshot['home']}  ·  session {snapshot['daemon_session'][:8]}")
 
 
@@ -46,7 +47,7 @@ def render_queue(snapshot: dict) -> None:
         st.info("No job is running.")
     for job in snapshot.get("queue", []):
         c1, c2 = st.columns([4, 1])
-        c1.write(f"⏳ {job['kind']} · {job['id']}")
+        c1.write(f":material/hourglass_empty: {job['kind']} · {job['id']}")
         if c2.button("Cancel", key=f"cancel.{job['id']}"):
             _act(lambda job=job: client.cancel(job["id"]), f"Cancelled {job['id']}.")
     jobs = client.jobs()

@@ -76,7 +76,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     app.session_state["_studio_client"] = daemon  # as a page caches it: the strip asks the daemon
     app.run()
     strip = next(c.value for c in app.caption if "→" in c.value)
-    assert "✅ Train" in strip and "⬜ Preprocess" in strip
+    assert ":material/check_circle: Train" in strip and ":material/radio_button_unchecked: Preprocess" in strip
 
 
 def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
