@@ -74,7 +74,7 @@ def stop(ctx: Any, content: dict) -> dict:
 
 @command("action", state_changing=True)
 def action(ctx: Any, content: dict) -> dict:
-    """Ask the running job for an action it supports (`save_now`, `sample_now`)."""
+    """Ask the running job for an action its kind supports (`save_now` for training)."""
     name = _str_field(content, "name")
     job = ctx.jobs.action(_str_field(content, "job_id", required=False), name)
     return {"job": job.summary(), "action": name}

@@ -194,6 +194,9 @@ class JobQueue:
         job = self.running() if job_id is None else self.get(job_id)
         if job is None or job.state != "running":
             raise JobError("no job is running")
+        supported = lookup_job_kind(job.kind).actions
+        if name not in supported:
+            raise JobError(f"{job.kind} jobs do not act on {name!r}; they support: {', '.join(supported) or 'none'}")
         job.actions.add(name)
         return job
 
@@ -245,30 +248,31 @@ class JobQueue:
     def _work(self) -> None:
         while (job := self._next()) is not None:
             self._emit_state(job)
-            self._run(job)
+            state, result, error = self._run(job)
             with self._cond:
-                job.ended_at = time.time()
+                # all at once, so a client never sees "failed" without its error, or "done" without an end
+                job.result, job.error, job.ended_at, job.state = result, error, time.time(), state
                 self._persist(job)
             self._emit_state(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job) -> tuple[str, dict | None, dict | None]:
+        """Run the job's function; (final state, result, error)."""
         ctx = JobContext(job, self.bus, self.services)
         try:
             result = lookup_job_kind(job.kind).runner(ctx, job.settings) or {}
-            job.result = result
-            job.state = "stopped" if job.stop_event.is_set() else "done"
+            return ("stopped" if job.stop_event.is_set() else "done"), result, None
         except JobStopped as stop:
-            job.state, job.result = "stopped", {"message": str(stop)}
+            return "stopped", {"message": str(stop)}, None
         except Exception as err:  # a job's failure must never take the daemon down
-            job.state = "failed"
-            job.error = {
+            error = {
                 "ename": type(err).__name__,
                 "evalue": str(err),
                 "user_error": isinstance(err, StudioError),
                 "traceback": traceback.format_exc(),
             }
             log.error("job %s failed: %s", job.id, err)
-            ctx.event("error", **job.error)
+            ctx.event("error", **error)
+            return "failed", None, error
 
     def _emit_state(self, job: Job) -> None:
         self.bus.emit(

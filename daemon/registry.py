@@ -35,6 +35,7 @@ class JobKind:
     runner: JobRunner
     settings: type[SettingsGroup]
     description: str
+    actions: tuple[str, ...] = ()
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -53,11 +54,13 @@ def command(name: str, *, state_changing: bool = False) -> Callable[[CommandHand
     return register
 
 
-def job_kind(name: str, settings: type[SettingsGroup], description: str = "") -> Callable[[JobRunner], JobRunner]:
-    """Register a job runner and the settings class its submissions are validated against."""
+def job_kind(name: str, settings: type[SettingsGroup], description: str = "",
+             actions: tuple[str, ...] = ()) -> Callable[[JobRunner], JobRunner]:
+    """Register a job runner, the settings class its submissions are validated against, and the
+    actions (`save_now`...) it acts on while running."""
 
     def register(fn: JobRunner) -> JobRunner:
-        JOB_KINDS[name] = JobKind(name, fn, settings, description or (fn.__doc__ or "").strip())
+        JOB_KINDS[name] = JobKind(name, fn, settings, description or (fn.__doc__ or "").strip(), actions)
         return fn
 
     return register

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("job_id", nargs="?")
     p.set_defaults(func=cmd_stop)
 
-    p = sub.add_parser("action", help="ask the running job for an action: save_now, sample_now")
+    p = sub.add_parser("action", help="ask the running job for an action it supports, e.g. save_now")
     p.add_argument("name")
     p.add_argument("job_id", nargs="?")
     p.set_defaults(func=cmd_action)

@@ -60,6 +60,14 @@ def test_stop_is_graceful_and_the_job_saves(daemon):
     assert job["result"]["completed_steps"] == state["completed_steps"]
 
 
+def test_an_action_the_job_does_not_support_is_refused(daemon):
+    job_id = daemon.submit("selftest", {"steps": 1000, "step_seconds": 0.01})
+    wait_state(daemon, job_id, ("running",))
+    with pytest.raises(JobError, match="selftest jobs do not act on 'save_now'; they support: none"):
+        daemon.action("save_now", job_id)
+    daemon.stop(job_id)
+
+
 def test_failing_job_is_recorded_and_the_daemon_keeps_serving(daemon):
     job_id = daemon.submit("selftest", {"steps": 5, "fail_at": 3, "step_seconds": 0.0})
     job = wait_state(daemon, job_id, ("failed",))

@@ -71,7 +71,8 @@ def test_tensors_of_another_model_are_refused(daemon, demo_root, dit_dir, tmp_pa
     folder = write_tensor_folder(tmp_path / "other", samples[:2], fingerprint="0" * 64, model_name="acestep-v15-base")
     job = daemon.wait(daemon.submit("train", {**JOB_SETTINGS, "tensors_dir": str(folder),
                                               "checkpoint": str(dit_dir)}), timeout=120)
-    assert job["state"] == "failed" and job["error"]["ename"] == "TensorFolderError"
+    assert job["state"] == "failed", job
+    assert job["error"]["ename"] == "TensorFolderError"
     assert "acestep-v15-base" in job["error"]["evalue"]
 
 
