@@ -28,7 +28,13 @@ def ping(ctx: Any, content: dict) -> dict:
 
 @command("status")
 def status(ctx: Any, content: dict) -> dict:
-    """A full snapshot, enough for a page opened late to draw everything it shows."""
+    """A full snapshot, enough for a page opened late to draw everything it shows.
+
+    `metrics_limit` (default 1000) caps the metric points sent; pages that draw no chart pass 0.
+    """
+    limit = content.get("metrics_limit", SNAPSHOT_METRICS)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ProtocolError(f"content.metrics_limit: expected an integer >= 0, got {limit!r}")
     running = ctx.jobs.running()
     jobs = ctx.jobs.list()
     metrics_job = running.id if running else (jobs[-1].id if jobs else None)
@@ -46,7 +52,7 @@ def status(ctx: Any, content: dict) -> dict:
         "jobs_total": len(jobs),
         "last_seq": ctx.bus.last_seq,
         "metrics_job": metrics_job,
-        "metrics": ctx.bus.recent_metrics(metrics_job, SNAPSHOT_METRICS) if metrics_job else [],
+        "metrics": ctx.bus.recent_metrics(metrics_job, limit) if metrics_job and limit else [],
         "job_kinds": sorted(JOB_KINDS),
     }
 

@@ -161,8 +161,9 @@ class StudioClient:
     def ping(self, timeout: float | None = None) -> dict:
         return self.request("ping", timeout=timeout)
 
-    def status(self) -> dict:
-        return self.request("status")
+    def status(self, metrics_limit: int | None = None) -> dict:
+        """The daemon's snapshot; `metrics_limit=0` leaves out the metric points (lighter)."""
+        return self.request("status", {} if metrics_limit is None else {"metrics_limit": metrics_limit})
 
     def submit(self, kind: str, settings: dict | None = None) -> str:
         return self.request("submit", {"kind": kind, "settings": settings or {}})["job_id"]

@@ -85,7 +85,7 @@ def render_models() -> None:
 def live() -> None:
     """Redrawn every second: the snapshot, the queue and the newest events."""
     try:
-        snapshot = client.status()
+        snapshot = client.status(metrics_limit=0)  # this page draws no chart
     except StudioError as err:
         st.error(f"Lost the daemon: {err}")
         return

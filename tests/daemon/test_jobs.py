@@ -188,3 +188,11 @@ def test_sigterm_stops_the_running_job_gracefully(daemon_proc):
     assert json.loads((run / job_id / "selftest_state.json").read_text())["completed_steps"] > 0
     assert json.loads((run / queued / "job.json").read_text())["state"] == "cancelled"
     assert not (daemon_proc.home / "daemon.json").exists()
+
+
+def test_status_can_leave_out_the_metric_points(daemon):
+    job_id = daemon.submit("selftest", {"steps": 5, "step_seconds": 0.0})
+    wait_state(daemon, job_id, ("done",))
+    assert len(daemon.status()["metrics"]) == 5
+    assert len(daemon.status(metrics_limit=2)["metrics"]) == 2
+    assert daemon.status(metrics_limit=0)["metrics"] == []
