@@ -1,7 +1,6 @@
 """The demo dataset: deterministic synthetic clips, labelled through the CSV import and sidecars."""
 from __future__ import annotations
 
-import time
 
 import soundfile as sf
 
@@ -10,10 +9,8 @@ from shared.dataset import load_dataset
 from shared.prompt import training_captions
 
 
-def test_demo_dataset_is_complete_fast_and_deterministic(tmp_path):
-    started = time.monotonic()
+def test_demo_dataset_is_complete_and_deterministic(tmp_path):
     path = write_demo_dataset(tmp_path / "a", seed=0)
-    assert time.monotonic() - started < 5.0  # about 0.4 s on 2 idle cores; slack for a busy machine
     assert path == tmp_path / "a" / "dataset.json"
     dataset = load_dataset(path)
     assert len(dataset.samples) == len(CLIPS) == 8
