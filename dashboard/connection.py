@@ -54,8 +54,8 @@ def start_daemon(timeout: float = 30.0) -> bool:
     return False
 
 
-def require_client() -> StudioClient | None:
-    """The client, or a clear message with a button to start the daemon (returns None then)."""
+def require_client() -> StudioClient:
+    """The client; without a daemon, a clear message with a button to start one, and the page stops."""
     client = get_client()
     if client is None:
         st.warning(f"The daemon is not running. {last_connection_error()}")
@@ -65,4 +65,5 @@ def require_client() -> StudioClient | None:
             if ok:
                 st.rerun()
             st.error("The daemon did not start; see daemon.stderr in the studio home.")
+        st.stop()
     return client

@@ -26,8 +26,6 @@ SELECT_KEY = "monitor.job"
 st.title("Monitor")
 st.caption("Loss, learning rate and gradient norm as training runs; stop, save or sample from here.")
 client = require_client()
-if client is None:
-    st.stop()
 
 
 def job_choices() -> dict[str, dict]:

@@ -27,8 +27,6 @@ DATASET_KEY, OUTPUT_KEY = "preprocess.dataset", "preprocess.output_dir"
 st.title("Preprocess")
 st.caption("Audio and labels to training tensors: one file per sample, a manifest, resumable.")
 client = require_client()
-if client is None:
-    st.stop()
 
 
 def default_paths() -> tuple[str, str]:

@@ -14,8 +14,6 @@ EVENT_LOG_ROWS = 200
 
 st.title("Service")
 client = require_client()
-if client is None:
-    st.stop()
 
 
 def render_daemon(snapshot: dict) -> None:

@@ -35,8 +35,6 @@ PATH_SETTINGS = ("tensors_dir", "resume_from")
 st.title("Train")
 st.caption("A LoRA, DoRA, LoKr or LoHa adapter from a folder of training tensors.")
 client = require_client()
-if client is None:
-    st.stop()
 
 
 def form_key() -> str:
