@@ -6,9 +6,7 @@ error and traceback in its events; the queue goes on.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import secrets
 import threading
 import time
@@ -19,6 +17,7 @@ from typing import Any
 
 from daemon.events import EventBus
 from daemon.registry import Services, lookup_job_kind
+from shared.atomic import write_json_atomic
 from shared.errors import JobError, JobStopped, StudioError
 
 log = logging.getLogger(__name__)
@@ -130,13 +129,6 @@ class JobContext:
     def write_json(self, name: str, data: Any) -> Path:
         """Write a JSON file into the run folder atomically."""
         return write_json_atomic(self.run_dir / name, data)
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 class JobQueue:

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shared.atomic import write_json_atomic
 from shared.errors import TensorFolderError
 
 MANIFEST_NAME = "manifest.json"
@@ -50,14 +51,7 @@ def is_studio_manifest(data: Any) -> bool:
 
 def write_manifest(folder: str | os.PathLike, manifest: dict) -> Path:
     """Write the manifest atomically (temp name + os.replace); a reader never sees half a file."""
-    path = manifest_path(folder)
-    tmp = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(manifest_path(folder), manifest)
 
 
 def manifest_rows(manifest: dict) -> list[dict]:

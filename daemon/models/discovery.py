@@ -14,6 +14,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shared.atomic import write_json_atomic
 from shared.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,7 @@ def user_roots(home: Path) -> list[str]:
 
 
 def _save_user_roots(home: Path, roots: list[str]) -> None:
-    path = Path(home) / USER_ROOTS_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"roots": roots}, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(Path(home) / USER_ROOTS_FILE, {"roots": roots})
 
 
 def add_root(home: Path, folder: str) -> str:

@@ -9,7 +9,6 @@ timesteps, losses, optimizers and checkpoint state each live in their own module
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import shutil
@@ -35,6 +34,7 @@ from daemon.train.state import (
     verify_adapter,
 )
 from daemon.train.timesteps import TimestepSampler, apply_cfg_dropout, cfg_dropout_mask
+from shared.atomic import write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
 
@@ -203,7 +203,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         notes.append("the memory estimate exceeds the free memory: lower batch_size or crop_frames, or "
                      "turn on gradient_checkpointing")
     reporter.event("train_preflight", **preflight)
-    write_json(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
+    write_json_atomic(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
 
     module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
     module.train()
@@ -406,8 +406,3 @@ def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, met
 def read_step(folder: Path) -> int:
     return policies.checkpoint_step(folder)
 
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
