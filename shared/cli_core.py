@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
-from shared.cli_util import client_from_args, format_seconds, print_json, print_table, progress_line, wait_for_job
+from shared.cli_util import client_from_args, format_seconds, print_json, print_table, progress_line, submit_job
 from shared.client import FINISHED
 from shared.errors import SettingsError
 
@@ -100,19 +99,7 @@ def _settings_from(args: argparse.Namespace) -> dict:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    client = client_from_args(args)
-    job_id = client.submit(args.kind, _settings_from(args))
-    return report_submitted(client, job_id, args)
-
-
-def report_submitted(client, job_id: str, args: argparse.Namespace) -> int:
-    """Print the new job id (or follow it with --wait). Shared by every verb that starts a job."""
-    if getattr(args, "wait", False):
-        if not args.json:
-            print(f"job {job_id} submitted", file=sys.stderr)
-        return wait_for_job(client, job_id, args)
-    print_json({"job_id": job_id}) if args.json else print(job_id)
-    return 0
+    return submit_job(args, args.kind, _settings_from(args))
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -142,19 +142,11 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from shared.cli_util import client_from_args, wait_for_job
+    from shared.cli_util import submit_job
 
     settings = SplitAudioSettings.from_args(args, base={"input_dir": str(args.source.absolute()),
                                                         "output_dir": str(args.target.absolute())})
-    client = client_from_args(args)
-    job_id = client.submit("split_audio", settings.to_dict())
-    if args.wait:
-        return wait_for_job(client, job_id, args)
-    if args.json:
-        _print_json({"job_id": job_id})
-    else:
-        print(job_id)
-    return 0
+    return submit_job(args, "split_audio", settings.to_dict())
 
 
 def _print_options(dataset: Dataset) -> None:

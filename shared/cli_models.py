@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from shared.cli_util import client_from_args, print_json, print_table, wait_for_job
+from shared.cli_util import client_from_args, print_json, print_table, submit_job
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    client = client_from_args(args)
-    job_id = client.submit("load", {"checkpoint": args.name, "components": list(args.components)})
-    if args.wait:
-        return wait_for_job(client, job_id, args)
-    if args.json:
-        print_json({"job_id": job_id})
-    else:
-        print(f"load job {job_id} queued; follow it with `acestep-studio logs {job_id} -f`")
-    return 0
+    return submit_job(args, "load", {"checkpoint": args.name, "components": list(args.components)})
 
 
 def cmd_unload(args: argparse.Namespace) -> int:

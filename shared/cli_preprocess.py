@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from shared.cli_core import report_submitted
-from shared.cli_util import client_from_args, print_json, print_table
+from shared.cli_util import print_json, print_table, submit_job
 from shared.errors import TensorFolderError
 from shared.preprocess_settings import PreprocessSettings
 from shared.tensor_manifest import manifest_errors, manifest_rows, read_manifest
@@ -46,9 +45,7 @@ def settings_from_args(args: argparse.Namespace) -> PreprocessSettings:
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    client = client_from_args(args)
-    job_id = client.submit("preprocess", settings.to_dict())
-    return report_submitted(client, job_id, args)
+    return submit_job(args, "preprocess", settings.to_dict())
 
 
 def cmd_tensors(args: argparse.Namespace) -> int:

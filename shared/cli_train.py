@@ -14,8 +14,7 @@ import argparse
 import os
 import sys
 
-from shared.cli_core import report_submitted
-from shared.cli_util import client_from_args, print_json, print_table
+from shared.cli_util import print_json, print_table, submit_job
 from shared.presets import list_presets, load_preset
 from shared.train_settings import TrainSettings
 
@@ -53,9 +52,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 
 def cmd_train(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    client = client_from_args(args)
-    job_id = client.submit("train", settings.to_dict())
-    return report_submitted(client, job_id, args)
+    return submit_job(args, "train", settings.to_dict())
 
 
 def cmd_presets(args: argparse.Namespace) -> int:

@@ -79,3 +79,21 @@ def wait_for_job(client: StudioClient, job_id: str, args: argparse.Namespace) ->
         if job.get("error"):
             print(f"error: {job['error']['ename']}: {job['error']['evalue']}", file=sys.stderr)
     return 0 if job["state"] == "done" else 1
+
+
+def submit_job(args: argparse.Namespace, kind: str, settings: dict) -> int:
+    """Submit a job for a verb and print its id, or follow it with --wait (non-zero unless done).
+
+    Every verb that starts a job goes through here, so they all behave alike."""
+    client = client_from_args(args)
+    job_id = client.submit(kind, settings)
+    if getattr(args, "wait", False):
+        if not args.json:
+            print(f"job {job_id} submitted", file=sys.stderr)
+        return wait_for_job(client, job_id, args)
+    if args.json:
+        print_json({"job_id": job_id})
+    else:
+        print(job_id)  # alone on stdout, so `JOB=$(acestep-studio ...)` works
+        print(f"{kind} job queued; follow it with `acestep-studio logs {job_id} -f`", file=sys.stderr)
+    return 0
