@@ -79,6 +79,17 @@ class DaemonProcess:
             self.client.close()
 
 
+def open_page(monkeypatch, home: Path, page: str = "app.py"):
+    """Run a dashboard file (the app, or one page as the navigation would) against `home`'s daemon."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
+    at = AppTest.from_file(str(ROOT / "dashboard" / page), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The demo checkpoint and dataset, written once per session (ACESTEP_DEMO_ROOT reuses one)."""

@@ -8,18 +8,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-PAGES = ROOT / "dashboard" / "pages"
-
-
-def open_page(monkeypatch, home: Path, page: str) -> AppTest:
-    """Run one page file (as the navigation would) against the daemon of `home`."""
-    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
-    at = AppTest.from_file(str(PAGES / page), default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def plotly_traces(at: AppTest) -> dict[str, dict[str, int]]:

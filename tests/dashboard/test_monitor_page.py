@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 from dashboard.components.metric_charts import MAX_DRAWN, chart_groups, series, thin
 from dashboard.components.metric_store import JobMetrics, earlier_points
 from tests.conftest import ROOT
-from tests.dashboard.conftest import open_page, plotly_traces
+from tests.conftest import open_page
+from tests.dashboard.conftest import plotly_traces
 
 
 def wait_for_metric(daemon, job_id: str, timeout: float = 20.0) -> None:
@@ -48,7 +49,7 @@ def test_monitor_follows_a_running_job_across_page_changes_then_the_next(daemon,
 def test_stop_from_the_monitor(daemon, monkeypatch):
     job_id = daemon.submit("selftest", {"steps": 1000, "step_seconds": 0.05})
     wait_for_metric(daemon, job_id)
-    at = open_page(monkeypatch, daemon.home, "monitor.py")
+    at = open_page(monkeypatch, daemon.home, "pages/monitor.py")
     assert [b.key for b in at.button if b.key.endswith(job_id)] == [f"monitor.stop.{job_id}"]  # no save/sample
     at.button(key=f"monitor.stop.{job_id}").click().run()
     assert daemon.wait(job_id, timeout=30)["state"] == "stopped"
@@ -57,7 +58,7 @@ def test_stop_from_the_monitor(daemon, monkeypatch):
 
 
 def test_monitor_without_jobs_says_so(daemon, monkeypatch):
-    at = open_page(monkeypatch, daemon.home, "monitor.py")
+    at = open_page(monkeypatch, daemon.home, "pages/monitor.py")
     assert any("No job has run" in i.value for i in at.info)
     assert not at.get("plotly_chart")
 

@@ -3,25 +3,13 @@ from __future__ import annotations
 
 import time
 
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
-
-APP = str(ROOT / "dashboard" / "app.py")
-
-
-def run_page(monkeypatch, home) -> AppTest:
-    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
-    at = AppTest.from_file(APP, default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
+from tests.conftest import open_page
 
 def test_service_page_shows_the_daemon_and_its_jobs(daemon, monkeypatch):
     job_id = daemon.submit("selftest", {"steps": 3, "step_seconds": 0.0})
     daemon.wait(job_id, timeout=30)
-    at = run_page(monkeypatch, daemon.home)
+    at = open_page(monkeypatch, daemon.home)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Daemon"] == "connected" and metrics["PID"] == str(daemon.info["pid"])
     jobs_table = at.dataframe[0].value
@@ -31,7 +19,7 @@ def test_service_page_shows_the_daemon_and_its_jobs(daemon, monkeypatch):
 
 
 def test_service_page_runs_a_selftest(daemon, monkeypatch):
-    at = run_page(monkeypatch, daemon.home)
+    at = open_page(monkeypatch, daemon.home)
     at.button(key="selftest.run").click().run()
     assert not at.exception
     deadline = time.monotonic() + 30
@@ -41,6 +29,6 @@ def test_service_page_runs_a_selftest(daemon, monkeypatch):
 
 
 def test_service_page_says_when_the_daemon_is_down(tmp_path, monkeypatch):
-    at = run_page(monkeypatch, tmp_path)
+    at = open_page(monkeypatch, tmp_path)
     assert any("daemon is not running" in w.value for w in at.warning)
     assert at.button(key="start_daemon")

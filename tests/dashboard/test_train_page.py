@@ -11,7 +11,8 @@ from shared.presets import load_preset
 from shared.train_profile import dump_profile, read_profile
 from shared.train_settings import TrainSettings
 from tests.conftest import ROOT
-from tests.dashboard.conftest import open_page, plotly_traces
+from tests.conftest import open_page
+from tests.dashboard.conftest import plotly_traces
 
 
 def form(at: AppTest) -> str:
@@ -21,7 +22,7 @@ def form(at: AppTest) -> str:
 
 def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_dir, train_tensors, monkeypatch):
     rank = load_preset("quick_test").settings.rank
-    at = open_page(monkeypatch, daemon.home, "train.py")
+    at = open_page(monkeypatch, daemon.home, "pages/train.py")
     assert at.selectbox(key="train.preset").value == "quick_test"  # no GPU here: the short preset
     assert at.number_input(key=f"{form(at)}.rank").value == rank
     at.selectbox(key="train.preset").set_value("recommended").run()
@@ -59,7 +60,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
 
     # The Monitor page opened after the run: the whole run from the status snapshot.
     metrics = [m["data"] for m in daemon.status()["metrics"]]
-    monitor = open_page(monkeypatch, daemon.home, "monitor.py")
+    monitor = open_page(monkeypatch, daemon.home, "pages/monitor.py")
     charts = plotly_traces(monitor)
     assert charts["Loss"]["loss"] == sum("loss" in m for m in metrics) > 0
     assert charts["Loss"]["epoch loss"] == sum("epoch_loss" in m for m in metrics) == 2
@@ -80,7 +81,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
 
 
 def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
-    at = open_page(monkeypatch, daemon.home, "train.py")
+    at = open_page(monkeypatch, daemon.home, "pages/train.py")
     assert any("train.tensors_dir" in e.value for e in at.error)
     assert at.button(key="train.start").disabled
     at.text_input(key=f"{form(at)}.tensors_dir").set_value(str(train_tensors))
@@ -91,7 +92,7 @@ def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monk
 
 
 def test_profiles_load_with_unknown_keys_reported(daemon, train_tensors, monkeypatch):
-    at = open_page(monkeypatch, daemon.home, "train.py")
+    at = open_page(monkeypatch, daemon.home, "pages/train.py")
     bad = json.dumps({"settings": {"rank": "many"}}).encode()
     at.file_uploader(key="train.profile_upload").set_value(("bad.json", bad, "application/json")).run()
     assert any("bad.json" in e.value and "train.rank" in e.value for e in at.error)

@@ -6,29 +6,19 @@ import time
 from pathlib import Path
 
 import torch
-from streamlit.testing.v1 import AppTest
 
 from daemon.preprocess.tensor_folder import MANIFEST_FORMAT, write_manifest, write_sample
 from shared.dataset import Sample
-from tests.conftest import ROOT
+from tests.conftest import open_page
 from tests.preprocess.helpers import make_dataset, write_tone
 
-PAGE = str(ROOT / "dashboard" / "pages" / "preprocess.py")
-
-
-def open_page(monkeypatch, home) -> AppTest:
-    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(home))
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_page_submits_and_shows_the_jobs_error_then_the_folder(daemon, monkeypatch, tmp_path):
     write_tone(tmp_path / "songs" / "a.wav", 0.5)
     dataset = make_dataset(tmp_path / "songs", [Sample(audio="a.wav", caption="tone")])
     out = tmp_path / "tensors"
-    at = open_page(monkeypatch, daemon.home)
+    at = open_page(monkeypatch, daemon.home, "pages/preprocess.py")
     assert at.selectbox(key="preprocess.normalize").options == ["none", "peak", "lufs", "peak_lufs"]
     at.text_input(key="preprocess.dataset").set_value(str(dataset))
     at.text_input(key="preprocess.output_dir").set_value(str(out))
