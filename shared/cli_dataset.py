@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from shared.cli_util import print_json
 from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
 from shared.dataset_csv import export_csv, import_csv
 from shared.dataset_scan import rescan, scan_folder
@@ -76,7 +77,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     dataset = save_dataset(result.dataset, output)
     problems = [{"file": p.path, "problem": p.reason} for p in result.problems]
     if args.json:
-        _print_json({"dataset": str(output), "samples": len(dataset.samples), "problems": problems})
+        print_json({"dataset": str(output), "samples": len(dataset.samples), "problems": problems})
         return 0
     print(f"{output}: {len(dataset.samples)} samples, {sum(s.duration for s in dataset.samples):.0f} s of audio")
     if problems:
@@ -92,7 +93,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     if not (args.strict and report.issues):
         save_dataset(dataset, args.dataset)
     if args.json:
-        _print_json({**report.to_dict(), "saved": not (args.strict and report.issues)})
+        print_json({**report.to_dict(), "saved": not (args.strict and report.issues)})
     else:
         print(report.summary())
         for issue in report.issues:
@@ -106,7 +107,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     path = export_csv(dataset, args.csv)
     if args.json:
-        _print_json({"csv": str(path), "rows": len(dataset.samples)})
+        print_json({"csv": str(path), "rows": len(dataset.samples)})
     else:
         print(f"{path}: {len(dataset.samples)} rows")
     return 0
@@ -118,7 +119,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     prompts = training_captions(dataset)
     if args.json:
-        _print_json({**dataset.to_dict(), "training_captions": prompts})
+        print_json({**dataset.to_dict(), "training_captions": prompts})
         return 0
     _print_options(dataset)
     rows = [{"file": dataset.key(s), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
@@ -135,7 +136,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         dataset.options = dataset.options.replace(language_override=None)
     save_dataset(dataset, args.dataset)
     if args.json:
-        _print_json(dataset.options.to_dict())
+        print_json(dataset.options.to_dict())
     else:
         _print_options(dataset)
     return 0
@@ -158,9 +159,3 @@ def _print_options(dataset: Dataset) -> None:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _print_json(obj: object) -> None:
-    from shared.cli_util import print_json
-
-    print_json(obj)

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from shared.cli_util import client_from_args, print_json, print_table, submit_job
+from shared.cli_util import client_from_args, format_bytes, print_json, print_table, submit_job
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _gib(value: int | None) -> str:
-    return "-" if value is None else f"{value / 2**30:.2f} GiB"
-
-
 def cmd_checkpoints(args: argparse.Namespace) -> int:
     content = {k: v for k, v in (("add_root", args.add), ("remove_root", args.remove)) if v}
     reply = client_from_args(args).request("checkpoints", content)
@@ -56,7 +52,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         return 0
     print_table(reply["roots"], ["path", "source", "exists"])
     print()
-    rows = [{**c, "size": _gib(c["size_bytes"]), "selected": "*" if c.get("selected") else ""}
+    rows = [{**c, "size": format_bytes(c["size_bytes"]), "selected": "*" if c.get("selected") else ""}
             for c in reply["checkpoints"]]
     print_table(rows, ["selected", "name", "kind", "size", "path", "vae", "text_encoder"],
                 ["", "NAME", "KIND", "SIZE", "PATH", "VAE", "TEXT ENCODER"])
@@ -86,13 +82,13 @@ def cmd_gpu(args: argparse.Namespace) -> int:
         print(reply["reason"])
         return 0
     print(f"driver {reply['driver']}")
-    rows = [{**d, "used": _gib(d["memory_used"]), "free": _gib(d["memory_free"]), "total": _gib(d["memory_total"]),
-             "others": len(d["other_processes"])} for d in reply["devices"]]
+    rows = [{**d, "used": format_bytes(d["memory_used"]), "free": format_bytes(d["memory_free"]),
+             "total": format_bytes(d["memory_total"]), "others": len(d["other_processes"])} for d in reply["devices"]]
     print_table(rows, ["index", "name", "compute_capability", "used", "free", "total", "used_percent", "others"],
                 ["#", "NAME", "CC", "USED", "FREE", "TOTAL", "USED %", "OTHER PROCS"])
     for device in reply["devices"]:
         for proc in device["other_processes"]:
-            print(f"  GPU {device['index']}: pid {proc['pid']} {proc['name']} uses {_gib(proc['used_bytes'])}")
+            print(f"  GPU {device['index']}: pid {proc['pid']} {proc['name']} uses {format_bytes(proc['used_bytes'])}")
     monitor = reply["monitor"]
     print(f"monitor: peak {monitor['peak_percent']}%, average {monitor['average_percent']}%, "
           f"alert at {monitor['alert_percent']}%")

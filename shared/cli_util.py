@@ -39,6 +39,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def format_bytes(value: int | None) -> str:
+    """Sizes as people read them: GiB from 1 GiB up, MiB below; '-' when unknown."""
+    if value is None:
+        return "-"
+    return f"{value / 2**30:.2f} GiB" if value >= 2**30 else f"{value / 2**20:.1f} MiB"
+
+
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"

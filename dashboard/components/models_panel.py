@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from shared.cli_util import format_bytes
 from shared.errors import StudioError
 
 GPU_REFRESH_S = 2.0
@@ -44,12 +45,6 @@ def _act(fn: Callable[[], Any], success: str) -> Any:
     return result
 
 
-def _size(value: int | None) -> str:
-    if value is None:
-        return ""
-    return f"{value / 2**30:.2f} GiB" if value >= 2**30 else f"{value / 2**20:.1f} MiB"
-
-
 def _render_roots(client: Any, listing: dict) -> None:
     with st.expander("Checkpoint folders", expanded=not listing["checkpoints"]):
         roots = pd.DataFrame(listing["roots"], columns=["path", "source", "exists"])
@@ -73,7 +68,8 @@ def _render_checkpoints(client: Any, listing: dict, loaded: dict) -> None:
                 "`acestep-studio demo` and start the daemon with `--demo-root`.")
         return
     table = pd.DataFrame([{
-        "selected": bool(c.get("selected")), "name": c["name"], "kind": c["kind"], "size": _size(c["size_bytes"]),
+        "selected": bool(c.get("selected")), "name": c["name"], "kind": c["kind"],
+        "size": format_bytes(c["size_bytes"]),
         "vae": "yes" if c["vae"] else "missing", "text encoder": "yes" if c["text_encoder"] else "missing",
         "path": c["path"],
     } for c in checkpoints])
@@ -104,7 +100,7 @@ def _render_loaded(client: Any, loaded: dict) -> None:
                f"offloading {offload} · fingerprint {loaded.get('fingerprint') or '-'}")
     rows = [{
         "component": name, "where": ", ".join(f"{unit}: {dev}" for unit, dev in info["placement"].items()),
-        "offloaded": ", ".join(info["offloaded"]), "size": _size(info["bytes"]),
+        "offloaded": ", ".join(info["offloaded"]), "size": format_bytes(info["bytes"]),
         "in use": ", ".join(u for u in (loaded.get("in_use") or {}) if u in info["placement"]),
         "load time": f"{info['load_seconds']:.1f} s",
     } for name, info in components.items()]
@@ -133,11 +129,12 @@ def _gpu_fragment(client: Any) -> None:
         cols = st.columns(4)
         cols[0].metric(f"GPU {device['index']}", device["name"])
         cols[1].metric("Compute capability", device.get("compute_capability") or "?")
-        cols[2].metric("VRAM used", _size(device["memory_used"]), help=f"of {_size(device['memory_total'])}")
-        cols[3].metric("VRAM free", _size(device["memory_free"]))
+        cols[2].metric("VRAM used", format_bytes(device["memory_used"]),
+                       help=f"of {format_bytes(device['memory_total'])}")
+        cols[3].metric("VRAM free", format_bytes(device["memory_free"]))
         st.progress(min(1.0, device["used_percent"] / 100), text=f"{device['used_percent']:.0f}% used")
         if device["other_processes"]:
-            others = pd.DataFrame([{**p, "memory": _size(p["used_bytes"])} for p in device["other_processes"]],
+            others = pd.DataFrame([{**p, "memory": format_bytes(p["used_bytes"])} for p in device["other_processes"]],
                                   columns=["pid", "name", "memory"])
             st.caption("Other processes on this GPU")
             st.dataframe(others, hide_index=True, width="stretch")
