@@ -47,6 +47,7 @@ class Job:
         return {
             "id": self.id,
             "kind": self.kind,
+            "actions": list(lookup_job_kind(self.kind).actions),  # what `action` accepts while it runs
             "state": self.state,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,

@@ -58,13 +58,11 @@ def render_progress(job: dict, points: list[dict]) -> None:
 
 
 def render_controls(job: dict) -> None:
-    """Stop (the job saves first), and for training: save now. (Sample now arrives with sampling.)"""
+    """Stop (the job saves first), and the actions the job's kind declares (save now for training)."""
     c1, c2, _ = st.columns([1, 1, 3])
     if c1.button("Stop (saves first)", key=f"monitor.stop.{job['id']}"):
         act(lambda: client.stop(job["id"]), "Stop requested: the job saves, then ends.")
-    if job["kind"] != "train":
-        return
-    if c2.button("Save now", key=f"monitor.save.{job['id']}"):
+    if "save_now" in job.get("actions", []) and c2.button("Save now", key=f"monitor.save.{job['id']}"):
         act(lambda: client.action("save_now", job["id"]), "Save requested: a checkpoint after this step.")
 
 

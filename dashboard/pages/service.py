@@ -39,7 +39,7 @@ def render_queue(snapshot: dict) -> None:
         c1, c2 = st.columns(2)
         if c1.button("Stop (saves first)", key=f"stop.{running['id']}"):
             _act(lambda: client.stop(running["id"]), "Stop requested: the job saves, then ends.")
-        if running["kind"] == "train" and c2.button("Save now", key=f"save.{running['id']}"):
+        if "save_now" in running.get("actions", []) and c2.button("Save now", key=f"save.{running['id']}"):
             _act(lambda: client.action("save_now", running["id"]), "Save requested.")
     else:
         st.info("No job is running.")
