@@ -6,6 +6,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from dashboard.components.models_panel import render_models_panel
 from dashboard.connection import require_client
 from shared.cli_util import format_seconds
 from shared.errors import StudioError
@@ -71,14 +72,6 @@ def _act(fn, success: str) -> None:
         st.error(str(err))
 
 
-def render_models() -> None:
-    try:
-        from dashboard.components.models_panel import render_models_panel
-    except ImportError:
-        return
-    render_models_panel(client)
-
-
 @st.fragment(run_every=1.0)
 def live() -> None:
     """Redrawn every second: the snapshot, the queue and the newest events."""
@@ -128,4 +121,4 @@ def _detail(event: dict) -> str:
 
 
 live()
-render_models()
+render_models_panel(client)
