@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m shared.cli demo --root $(DEMO_ROOT)
+	$(PY) -m daemon.demo --root $(DEMO_ROOT)
 
 run: demo
 	$(PY) run_dashboard.py --start-daemon --demo-root $(DEMO_ROOT)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from shared.cli_util import format_bytes
+from shared.cli.util import format_bytes
 from shared.errors import StudioError
 
 GPU_REFRESH_S = 2.0

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard.components.metric_charts import chart_groups, figure, latest
 from dashboard.components.metric_store import finished_metrics, live_metrics, runs_on_disk
 from dashboard.connection import require_client
-from shared.cli_util import format_seconds
+from shared.cli.util import format_seconds
 from shared.client import FINISHED
 from shared.errors import StudioError
 

@@ -15,7 +15,7 @@ from dashboard.components import dataset_state
 from dashboard.connection import require_client
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
-from shared.cli_util import format_seconds
+from shared.cli.util import format_seconds
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError, TensorFolderError
 from shared.preprocess_settings import PreprocessSettings

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.components.models_panel import render_models_panel
 from dashboard.connection import require_client
-from shared.cli_util import format_seconds
+from shared.cli.util import format_seconds
 from shared.errors import StudioError
 
 EVENT_LOG_ROWS = 200

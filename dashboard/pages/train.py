@@ -18,7 +18,7 @@ from dashboard.components.train_sources import (
 from dashboard.connection import require_client
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
-from shared.cli_util import format_seconds
+from shared.cli.util import format_seconds
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError, TensorFolderError
 from shared.presets import list_presets, load_preset

@@ -106,7 +106,7 @@ def test_the_dataset_modules_stay_light():
     import sys
 
     code = ("import sys, shared.dataset, shared.dataset_scan, shared.dataset_csv, shared.dataset_acestep, "
-            "shared.prompt, shared.labels, shared.cli_dataset, shared.split_settings\n"
+            "shared.prompt, shared.labels, shared.cli.dataset, shared.split_settings\n"
             "print([m for m in ('torch', 'numpy', 'soundfile', 'pandas') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

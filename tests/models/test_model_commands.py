@@ -90,8 +90,9 @@ def test_cli_verbs(daemon_proc, demo_root):
     assert bad.returncode == 1 and "no-such-model" in bad.stderr
 
 
-def test_cli_demo_skips_what_is_up_to_date(demo_root, tmp_path):
-    done = cli(tmp_path / "home", "--json", "demo", "--root", str(demo_root))
+def test_demo_writer_skips_what_is_up_to_date(demo_root):
+    done = subprocess.run([sys.executable, "-m", "daemon.demo", "--json", "--root", str(demo_root)],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["checkpoint"]["written"] is False

@@ -5,7 +5,7 @@ import torch
 
 from daemon.preprocess.tensor_folder import MANIFEST_FORMAT, write_manifest, write_sample
 from shared.cli import build_parser, main
-from shared.cli_preprocess import settings_from_args
+from shared.cli.preprocess import settings_from_args
 
 
 def test_flags_become_settings_with_absolute_paths(tmp_path, monkeypatch):

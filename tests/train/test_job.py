@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.cli import build_parser
-from shared.cli_train import settings_from_args
+from shared.cli.train import settings_from_args
 from shared.errors import SettingsError
 from shared.presets import list_presets, load_preset
 from shared.train_settings import TrainSettings

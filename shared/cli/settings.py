@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from shared import settings_catalog
-from shared.cli_util import print_json, print_table
+from shared.cli.util import print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

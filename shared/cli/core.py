@@ -5,7 +5,7 @@ import argparse
 import json
 import time
 
-from shared.cli_util import client_from_args, format_seconds, print_json, print_table, progress_line, submit_job
+from shared.cli.util import client_from_args, format_seconds, print_json, print_table, progress_line, submit_job
 from shared.client import FINISHED
 from shared.errors import SettingsError
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from shared.cli_util import print_json
+from shared.cli.util import print_json
 from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
 from shared.dataset_csv import export_csv, import_csv
 from shared.dataset_scan import rescan, scan_folder
@@ -114,7 +114,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from shared.cli_util import print_table
+    from shared.cli.util import print_table
 
     dataset = load_dataset(args.dataset)
     prompts = training_captions(dataset)
@@ -143,7 +143,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
-    from shared.cli_util import submit_job
+    from shared.cli.util import submit_job
 
     settings = SplitAudioSettings.from_args(args, base={"input_dir": str(args.source.absolute()),
                                                         "output_dir": str(args.target.absolute())})

@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from shared.cli_util import print_json, print_table, submit_job
+from shared.cli.util import print_json, print_table, submit_job
 from shared.presets import list_presets, load_preset
 from shared.train_settings import TrainSettings
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from shared.cli_util import print_json, print_table, submit_job
+from shared.cli.util import print_json, print_table, submit_job
 from shared.errors import TensorFolderError
 from shared.preprocess_settings import PreprocessSettings
 from shared.tensor_manifest import manifest_errors, manifest_rows, read_manifest

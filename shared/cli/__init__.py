@@ -1,7 +1,7 @@
 """`acestep-studio`: the command line. Verbs are added by the modules in CLI_MODULES.
 
 Each module has `register(subparsers)` and sets `func(args) -> int` on its parsers. Verbs that
-talk to the daemon use `shared.cli_util.client_from_args`; `--json` prints machine-readable output.
+talk to the daemon use `shared.cli.util.client_from_args`; `--json` prints machine-readable output.
 Modules that need torch (the demo generator) import it inside the verb, never at module level.
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ import sys
 from shared.errors import StudioError
 
 CLI_MODULES = [
-    "shared.cli_core",
-    "shared.cli_settings",
-    "shared.cli_models",
-    "shared.cli_preprocess",
-    "shared.cli_dataset",
-    "shared.cli_train",
+    "shared.cli.core",
+    "shared.cli.settings",
+    "shared.cli.models",
+    "shared.cli.preprocess",
+    "shared.cli.dataset",
+    "shared.cli.train",
 ]
 
 

@@ -1,21 +1,11 @@
-"""Model verbs: checkpoints, load, unload, gpu (through the daemon) and demo (local, no daemon).
+"""Model verbs: checkpoints, load, unload, gpu, all through the daemon.
 
-`demo` writes the demo checkpoint to ROOT/checkpoints and the demo dataset to ROOT/dataset;
-ROOT defaults to $ACESTEP_DEMO_ROOT or ./demo_assets. It imports torch inside the verb only.
+The demo assets are written on the daemon side (`python -m daemon.demo`, run by `make run`).
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import logging
-import os
-from pathlib import Path
-
-from shared.cli_util import client_from_args, format_bytes, print_json, print_table, submit_job
-
-log = logging.getLogger(__name__)
-
-ENV_DEMO_ROOT = "ACESTEP_DEMO_ROOT"
+from shared.cli.util import client_from_args, format_bytes, print_json, print_table, submit_job
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,10 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gpu", help="GPU name, driver, memory, processes and the monitor's peak")
     p.set_defaults(func=cmd_gpu)
 
-    p = sub.add_parser("demo", help="write the demo checkpoint and demo dataset (no daemon needed)")
-    p.add_argument("--root", help=f"where to write (default: ${ENV_DEMO_ROOT} or ./demo_assets)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
@@ -94,24 +80,3 @@ def cmd_gpu(args: argparse.Namespace) -> int:
           f"alert at {monitor['alert_percent']}%")
     return 0
 
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from daemon.models.demo_checkpoint import write_demo_checkpoint
-
-    root = Path(args.root or os.environ.get(ENV_DEMO_ROOT) or "demo_assets").expanduser().absolute()
-    checkpoint = write_demo_checkpoint(root / "checkpoints", args.seed)
-    result = {"checkpoint": checkpoint, "dataset": None}
-    try:
-        write_demo_dataset = importlib.import_module("daemon.dataset_demo").write_demo_dataset
-    except (ImportError, AttributeError):
-        log.warning("daemon.dataset_demo.write_demo_dataset is not available; the demo dataset was skipped")
-    else:
-        result["dataset"] = str(write_demo_dataset(root / "dataset", args.seed))
-    if args.json:
-        print_json(result)
-        return 0
-    state = "written" if checkpoint["written"] else "already up to date"
-    print(f"demo checkpoint {state}: {checkpoint['dit']}")
-    print(f"demo dataset: {result['dataset'] or 'skipped (daemon.dataset_demo is not available yet)'}")
-    print(f"start the daemon with: python run_daemon.py --demo-root {root}")
-    return 0
