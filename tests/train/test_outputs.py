@@ -10,7 +10,8 @@ from safetensors import safe_open
 
 from daemon.train import batching
 from daemon.train.adapters import load_adapter
-from daemon.train.loop import train, validation_loss
+from daemon.train.loop import train
+from daemon.train.objective import validation_loss
 from daemon.train.timesteps import TimestepSampler
 
 from .conftest import RecordingReporter, small_settings
