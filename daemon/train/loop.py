@@ -207,7 +207,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
                metadata=adapter_metadata(settings, info), trainable=trainable,
-               meter=MetricsLogger(run_dir, reporter, total_steps, device))
+               meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
@@ -253,7 +253,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     # lowers its scale itself, so only a non-finite loss counts as bad there.
     scaled_fp16 = run.precision == "16-mixed"
     grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
-    verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step, epoch=progress.epoch,
+    verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
                                 detail=f"loss {loss}, grad norm {float(grad_norm)}")
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
@@ -265,7 +265,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
-    run.meter.step(step=progress.global_step, epoch=progress.epoch + 1, loss=loss,
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
                    lr=run.scheduler.get_last_lr()[0],
                    grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
                    skipped=verdict != "ok")
