@@ -34,7 +34,7 @@ from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
     memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
-from daemon.train.resume import carry_best, resume
+from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
 from daemon.train.timesteps import TimestepSampler
 from shared.atomic import write_json_atomic
@@ -75,11 +75,15 @@ class Policies:
         self.early.load_state_dict(state["early"])
 
 
-def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps of the run)."""
+def plan_steps(n_train: int, settings: TrainSettings, done: Progress | None = None) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps of the run); a resumed run's total counts
+    the steps it took before plus those its epochs still need at today's batching."""
     batches = math.ceil(n_train / settings.batch_size)
     per_epoch = math.ceil(batches / settings.gradient_accumulation)
-    total = per_epoch * settings.epochs
+    done = done or Progress()
+    total = done.global_step + max(settings.epochs - done.epoch, 0) * per_epoch
+    if done.epoch < settings.epochs:
+        total -= math.ceil(done.batch_in_epoch / settings.gradient_accumulation)  # the current epoch's, done
     return per_epoch, min(total, settings.max_steps) if settings.max_steps else total
 
 
@@ -180,12 +184,15 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                               getattr(config, "timestep_sigma", 1.0))
 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings)
-    scheduler = build_scheduler(settings, optimizer, total_steps)
     rules, progress = Policies(settings), Progress()
+    saved = None
     if settings.resume_from:
-        resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
+        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
+    scheduler = build_scheduler(settings, optimizer, total_steps)
+    if saved:
+        resume_schedule(scheduler, saved, settings)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
@@ -255,6 +262,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
                                 detail=f"loss {loss}, grad norm {float(grad_norm)}")
+    lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
     if verdict == "ok":
@@ -265,8 +273,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
-    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
-                   lr=run.scheduler.get_last_lr()[0],
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
                    grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
                    skipped=verdict != "ok")
     if verdict == "halt":
