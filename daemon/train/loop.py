@@ -187,7 +187,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     rules, progress = Policies(settings), Progress()
     saved = None
     if settings.resume_from:
-        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter)
+        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
     steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
     scheduler = build_scheduler(settings, optimizer, total_steps)

@@ -29,13 +29,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_COMPARED = ("resume_from", "strict_resume")
+# The epoch's batches come from these: with one changed, a position inside the epoch (counted in
+# the old run's batches) points at other samples, so such a resume starts its epoch over.
+EPOCH_ORDER_SETTINGS = ("batch_size", "gradient_accumulation", "seed")
 
 
 def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: torch.optim.Optimizer,
-           rules: "Policies", progress: "Progress", reporter: Reporter) -> dict:
+           rules: "Policies", progress: "Progress", reporter: Reporter, notes: list[str]) -> dict:
     """Everything but the schedule back from a checkpoint: weights (verified), optimizer, policies,
     progress and, last, the RNG states, so the next draw is the one the interrupted run would have
-    made. Returns the checkpoint's state for `resume_schedule`."""
+    made. Returns the checkpoint's state for `resume_schedule`; what the user should know goes to
+    `notes` (the pre-flight report)."""
     state, tensors = read_checkpoint(folder)
     check_resume_settings(state["settings"], settings.to_dict(), settings.strict_resume)
     adapter.load(folder)
@@ -48,9 +52,23 @@ def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: t
     changed = changed_settings(state["settings"], settings.to_dict())
     if changed:
         log.info("resuming %s with changed settings: %s", folder, changed)
+    restarted = restart_epoch_if_reordered(progress, changed, notes)
     reporter.event("resumed", path=str(folder), step=progress.global_step, epoch=progress.epoch,
-                   batch_in_epoch=progress.batch_in_epoch, changed=changed)
+                   batch_in_epoch=progress.batch_in_epoch, changed=changed, restarted_epoch=restarted)
     return state
+
+
+def restart_epoch_if_reordered(progress: "Progress", changed: dict, notes: list[str]) -> bool:
+    """Start the unfinished epoch over when its batches are no longer the saved run's; True if so."""
+    reordered = [name for name in EPOCH_ORDER_SETTINGS if name in changed]
+    if not reordered or progress.batch_in_epoch == 0:
+        return False
+    notes.append(f"resumed at the start of the unfinished epoch (after {progress.epoch} finished epochs): "
+                 f"{', '.join(reordered)} changed, so its batches differ from the checkpoint's and the "
+                 f"{progress.batch_in_epoch} batches done in it are trained again")
+    progress.batch_in_epoch = 0
+    progress.epoch_loss_sum, progress.epoch_samples = 0.0, 0
+    return True
 
 
 def resume_schedule(scheduler: Any, state: dict, settings: TrainSettings) -> None:

@@ -187,3 +187,23 @@ def test_a_resumed_run_keeps_the_best_model_for_final(fresh_model, samples, tmp_
     best = json.loads((tmp_path / "b" / "best" / "adapter_config.json").read_text())
     final = json.loads((tmp_path / "b" / "final" / "adapter_config.json").read_text())
     assert final["epoch"] == best["epoch"] == second["best_epoch"]
+
+
+@pytest.mark.parametrize("change", [{"batch_size": 4}, {"seed": 7}])
+def test_a_resume_with_another_epoch_order_restarts_the_unfinished_epoch(fresh_model, samples, tmp_path, change):
+    settings = small_settings(epochs=2)  # 8 samples in batches of 2: 4 steps per epoch
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 2)
+    assert Path(first["last_checkpoint"]).name == "step_2"
+    reporter = RecordingReporter()
+    done = train(settings.replace(resume_from=first["last_checkpoint"], **change), fresh_model(), samples,
+                 tmp_path / "b", reporter)
+    resumed = reporter.of("resumed")[0]
+    assert resumed["batch_in_epoch"] == 0 and resumed["restarted_epoch"] is True
+    notes = reporter.of("train_preflight")[0]["notes"]
+    assert any("start of the unfinished epoch" in note and next(iter(change)) in note for note in notes)
+    steps_per_epoch = 8 // (change.get("batch_size", 2))
+    assert done["global_step"] == 2 + 2 * steps_per_epoch  # both epochs whole at the new batching
+    assert reporter.of("train_preflight")[0]["total_steps"] == done["global_step"]
+    epochs = [p for p in _points(tmp_path / "b") if "epoch_loss" in p]
+    assert [(p["epoch"], p["step"]) for p in epochs] == [(1, 2 + steps_per_epoch), (2, 2 + 2 * steps_per_epoch)]
