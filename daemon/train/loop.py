@@ -191,6 +191,8 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         carry_best(Path(settings.resume_from), run_dir, rules.best)
     steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
     scheduler = build_scheduler(settings, optimizer, total_steps)
+    if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
+        notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
     if saved:
         resume_schedule(scheduler, saved, settings)
 
