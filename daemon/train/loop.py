@@ -31,8 +31,8 @@ from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
-    memory_estimate_mb, model_device, model_dtype, seed_everything,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
+    make_fabric, maybe_compile, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
@@ -224,6 +224,10 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
     Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
+    put_back = keep_weights_through_conversion(decoder, precision)
+    if put_back:
+        undo.append(put_back)
+        notes.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
     adapter = build_adapter(settings)
     injected = adapter.inject(decoder)
     undo.append(adapter.remove)

@@ -124,3 +124,29 @@ def test_sigterm_to_the_daemon_saves_the_running_training(daemon_proc, demo_root
     assert len(saved) == 1
     state = json.loads((saved[0] / "training_state.json").read_text())
     assert state["global_step"] >= 1
+
+
+def test_bf16_true_gives_the_daemon_its_decoder_back_in_its_own_dtype(demo_root, dit_dir, tensors, tmp_path):
+    """The job function on a model manager as the daemon runs it: the shared decoder comes back in
+    float32 with the very weights it had, ready for the next job."""
+    import torch
+
+    from daemon.models.manager import ModelManager
+    from daemon.train.run import run_training
+    from shared.config import DaemonSettings
+
+    from tests.conftest import job_context
+
+    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")]), home=tmp_path / "home")
+    try:
+        manager.select("acestep-v15-demo")
+        before = {k: v.clone() for k, v in manager.get("dit").decoder.state_dict().items()}
+        settings = TrainSettings.from_dict({**JOB_SETTINGS, "epochs": 1, "precision": "bf16-true",
+                                            "tensors_dir": str(tensors)})
+        result = run_training(job_context(manager, tmp_path / "run", "train", settings), settings)
+        assert result["outcome"] == "completed"
+        after = manager.get("dit").decoder.state_dict()
+        assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
+        assert all(torch.equal(after[k], before[k]) for k in before)
+    finally:
+        manager.close()
