@@ -37,7 +37,7 @@ from daemon.train.runtime import (
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
 from daemon.train.timesteps import TimestepSampler
-from shared.atomic import write_json_atomic
+from shared.atomic import write_folder_atomic, write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
 
@@ -371,21 +371,15 @@ def adapter_metadata(settings: TrainSettings, info: dict) -> dict:
 
 
 def save_adapter_folder(adapter: Adapter, target: Path, metadata: dict) -> Path:
-    from daemon.train.state import write_atomically
-
-    return write_atomically(target, lambda folder: adapter.save(folder, metadata))
+    return write_folder_atomic(target, lambda folder: adapter.save(folder, metadata))
 
 
 def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, metadata: dict) -> Path:
-    """final/ is best/ when best-model tracking found one, else the last weights."""
-    final = run_dir / "final"
-    if best.best_epoch is not None and (run_dir / "best").is_dir():
-        tmp = run_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(run_dir / "best", tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        return final
+    """final/ is best/ when best-model tracking found one, else the last weights; an older final/ is
+    replaced in one step, so there is never a moment without one."""
+    final, best_dir = run_dir / "final", run_dir / "best"
+    if best.best_epoch is not None and best_dir.is_dir():
+        return write_folder_atomic(final, lambda folder: shutil.copytree(best_dir, folder, dirs_exist_ok=True))
     return save_adapter_folder(adapter, final, metadata)
 
 
