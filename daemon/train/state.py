@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from shared.atomic import write_folder_atomic
 from shared.errors import TrainingError
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS
+from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
 
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
@@ -139,7 +139,7 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Te
 
 def check_resume_settings(saved: dict, current: dict, strict: bool) -> None:
     """The adapter's shape must match; with `strict`, the optimizer settings too."""
-    family = "lycoris" if current.get("adapter_type") in ("lokr", "loha") else "peft"
+    family = adapter_family(str(current.get("adapter_type")))
     names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
     changed = [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]
     if changed:
