@@ -60,11 +60,19 @@ def test_stop_saves_a_resumable_checkpoint_first(daemon, demo_root, dit_dir, ten
     job = daemon.wait(job_id, timeout=120)
     assert job["state"] == "stopped" and job["result"]["outcome"] == "stopped"
     checkpoint = Path(job["result"]["last_checkpoint"])
-    assert (checkpoint / "training_state.json").is_file()
-    resumed = daemon.submit("train", {**settings, "epochs": 1 + json.loads(
-        (checkpoint / "training_state.json").read_text())["epoch"], "resume_from": str(checkpoint)})
-    done = daemon.wait(resumed, timeout=240)
+    state = json.loads((checkpoint / "training_state.json").read_text())
+    assert state["global_step"] == job["result"]["global_step"] >= 1
+    resumed = daemon.submit("train", {**settings, "epochs": 1 + state["epoch"], "resume_from": str(checkpoint)})
+    events: list[dict] = []
+    done = daemon.wait(resumed, on_event=events.append, timeout=240)
     assert done["state"] == "done", done.get("error")
+    mine = [e for e in events if e.get("job_id") == resumed]
+    resumed_event = next(e["data"] for e in mine if e["type"] == "resumed")
+    assert resumed_event["step"] == state["global_step"] and resumed_event["epoch"] == state["epoch"]
+    assert resumed_event["changed"] == {"epochs": [500, 1 + state["epoch"]]}
+    first_step = next(e["data"]["step"] for e in mine if e["type"] == "metric" and "loss" in e["data"])
+    assert first_step == state["global_step"] + 1  # it goes on from the checkpoint, not from step 1
+    assert done["result"]["global_step"] == 4 * (1 + state["epoch"])  # 4 steps per epoch, the epoch finished
 
 
 def test_tensors_of_another_model_are_refused(daemon, demo_root, dit_dir, tmp_path, samples):
