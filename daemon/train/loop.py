@@ -112,6 +112,7 @@ class Run:
     metadata: dict  # what every saved adapter carries
     meter: MetricsLogger
     trainable: int
+    lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
 
     def draw(self, batch: batching.Batch) -> Draws:
@@ -142,7 +143,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch)
+            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch,
+                                             run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -216,6 +218,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
                metadata=adapter_metadata(settings, info), trainable=trainable,
+               lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
@@ -255,8 +258,14 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     settings, progress, rules = run.settings, run.progress, run.rules
     started = time.perf_counter()
     group_samples = sum(len(batches[i]) for i in group)
-    micro_batches = (batching.load_batch(run.samples, batches[i], settings.crop_frames).to(run.device, run.dtype)
-                     for i in group)
+    pad_tokens = []  # condition tokens padded in, per micro-batch (frames never are: batching.py)
+
+    def load(index: int) -> batching.Batch:
+        batch = batching.load_batch(run.samples, batches[index], settings.crop_frames)
+        pad_tokens.append(batch.condition_pad_tokens)
+        return batch.to(run.device, run.dtype)
+
+    micro_batches = (load(i) for i in group)
     loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
                                     run.null_condition_emb, run.dtype, settings)
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
@@ -281,7 +290,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     progress.batch_in_epoch = group.stop
     run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
                    grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
-                   skipped=verdict != "ok")
+                   skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
         save(run, f"step_{progress.global_step}")

@@ -184,8 +184,8 @@ def test_a_resumed_run_keeps_the_best_model_for_final(fresh_model, samples, tmp_
     second = train(settings.replace(resume_from=first["last_checkpoint"]), fresh_model(), samples, tmp_path / "b",
                    RecordingReporter())
     assert second["best_epoch"] is not None and (tmp_path / "b" / "best").is_dir()
-    best = json.loads((tmp_path / "b" / "best" / "adapter_config.json").read_text())
-    final = json.loads((tmp_path / "b" / "final" / "adapter_config.json").read_text())
+    best = json.loads((tmp_path / "b" / "best" / "training_info.json").read_text())
+    final = json.loads((tmp_path / "b" / "final" / "training_info.json").read_text())
     assert final["epoch"] == best["epoch"] == second["best_epoch"]
 
 
