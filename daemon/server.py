@@ -22,6 +22,7 @@ import zmq
 
 from daemon.events import EventBus
 from daemon.jobs import JobQueue
+from daemon.logs import RefusalLog
 from daemon.plugins import load_plugins
 from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
 from shared import home as homes
@@ -67,7 +68,9 @@ class HomeLock:
         self._fh: Any = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a lock file left by an older version may be 0644
+        fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -108,6 +111,7 @@ class Server:
         self.services.put("jobs", self.jobs)
         self.services.put("bus", self.bus)
         self.replay = ReplayGuard()
+        self.refusals = RefusalLog(log)
         self._replies: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self.running = True
         self._wake_r, self._wake_w = os.pipe()
@@ -199,7 +203,9 @@ class Server:
                     except Exception:  # the last guard: no message ever ends the daemon
                         log.exception("a message could not be answered")
             self.flush_events()
+            self.refusals.tick()
         self.flush_events()
+        self.refusals.flush()
 
     def flush_events(self) -> None:
         while True:
@@ -233,7 +239,7 @@ class Server:
                 self.replay.check(header)
                 reply = self.dispatch(request)
         except AuthError as err:
-            log.warning("refused a request: %s", err)
+            self.refusals.refused(str(err))
             reply = err.to_reply()
         except StudioError as err:
             reply = err.to_reply()

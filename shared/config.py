@@ -24,6 +24,8 @@ class DaemonSettings(SettingsGroup):
                                  section="Network", importance="expert")
     max_message_bytes: int = setting(16 * 1024 * 1024, "Largest request accepted, in bytes.",
                                      section="Network", importance="expert", minimum=1024)
+    log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
+                                 section="Logging", importance="expert", minimum=4096)
     checkpoint_roots: list[str] = setting(["./checkpoints"], "Folders searched for ACE-Step checkpoints.",
                                           section="Models")
     demo_root: str = setting("./demo_assets", "Where the demo checkpoint and demo dataset live.",
