@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from daemon.events import EventBus
-from daemon.registry import Services, lookup_job_kind
+from daemon.recovery import recover_runs
+from daemon.registry import JOB_KINDS, Services, lookup_job_kind
 from shared.atomic import write_json_atomic
 from shared.errors import JobError, JobStopped, StudioError
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled", "stopped")
+FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: by a daemon's death
 
 
 @dataclass
@@ -42,12 +43,24 @@ class Job:
     error: dict | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     actions: set = field(default_factory=set)
+    resume_from: str | None = None  # an interrupted job's last checkpoint
+
+    @classmethod
+    def interrupted(cls, run_dir: Path, saved: dict) -> "Job":
+        """A job a dead daemon left behind, from its job.json (see daemon.recovery)."""
+        return cls(
+            run_dir.name, str(saved.get("kind", "")), None, run_dir, state="interrupted",
+            submitted_at=saved.get("submitted_at") or 0.0, started_at=saved.get("started_at"),
+            ended_at=saved.get("ended_at"), progress=saved.get("progress") or {}, error=saved.get("error"),
+            resume_from=saved.get("resume_from"),
+        )
 
     def summary(self) -> dict:
+        kind = JOB_KINDS.get(self.kind)
         return {
             "id": self.id,
             "kind": self.kind,
-            "actions": list(lookup_job_kind(self.kind).actions),  # what `action` accepts while it runs
+            "actions": list(kind.actions) if kind else [],  # what `action` accepts while it runs
             "state": self.state,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
@@ -56,6 +69,7 @@ class Job:
             "result": self.result,
             "error": self.error,
             "run_dir": str(self.run_dir),
+            "resume_from": self.resume_from,
         }
 
 
@@ -141,6 +155,10 @@ class JobQueue:
         self._order: list[str] = []
         self._cond = threading.Condition()
         self._closing = False
+        for run_dir, saved in recover_runs(runs_dir, _resume_point):
+            job = Job.interrupted(run_dir, saved)
+            self._jobs[job.id] = job
+            self._order.append(job.id)
         self._worker = threading.Thread(target=self._work, name="job-worker", daemon=True)
         self._worker.start()
 
@@ -275,3 +293,8 @@ class JobQueue:
 
     def _persist(self, job: Job) -> None:
         write_json_atomic(job.run_dir / "job.json", job.summary())
+
+
+def _resume_point(kind: str, run_dir: Path) -> Path | None:
+    spec = JOB_KINDS.get(kind)
+    return spec.resume_point(run_dir) if spec is not None and spec.resume_point is not None else None

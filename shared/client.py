@@ -26,7 +26,7 @@ from shared.protocol import EVENT_TOPIC, Session, new_id
 
 READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models"}
 STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown", "unload"}
-FINISHED = ("done", "failed", "cancelled", "stopped")
+FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: the daemon died
 
 
 def read_connection(home: str | os.PathLike | None = None) -> dict:
