@@ -29,6 +29,7 @@ from shared import home as homes
 from shared.config import DaemonSettings
 from shared.errors import AuthError, DaemonLocked, ProtocolError, SettingsError, StudioError
 from shared.protocol import EVENT_TOPIC, ReplayGuard, Session, new_key, split_identities
+from shared.transport import ServerKeys, curve_available
 
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -94,6 +95,18 @@ class HomeLock:
             self._fh = None
 
 
+def server_keys(config: DaemonSettings) -> ServerKeys | None:
+    """The CURVE keys both sockets are encrypted with; None when encryption is off (loopback only)."""
+    if config.encrypt and curve_available():
+        return ServerKeys()
+    if config.allow_remote:
+        raise SettingsError("daemon.encrypt: --allow-remote needs encryption (ZeroMQ CURVE), "
+                            "which is " + ("turned off" if not config.encrypt else "missing from this libzmq"))
+    if config.encrypt:
+        log.warning("this libzmq has no CURVE: the sockets are not encrypted (loopback only)")
+    return None
+
+
 class Server:
     def __init__(self, config: DaemonSettings, home: Path) -> None:
         if config.host not in LOOPBACK and not config.allow_remote:
@@ -103,6 +116,7 @@ class Server:
             )
         self.config = config
         self.home = home
+        self.keys = server_keys(config)
         self.started = time.time()
         self.session = Session(new_key())
         self.bus = EventBus(self.session.session_id)
@@ -130,6 +144,9 @@ class Server:
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        if self.keys is not None:
+            self.keys.secure(self.router)
+            self.keys.secure(self.pub)
         if self.config.host not in LOOPBACK:
             log.warning("the daemon listens on %s: anyone who can reach it and has the key controls it",
                         self.config.host)
@@ -154,6 +171,8 @@ class Server:
             "event_port": self.event_port,
             "key": self.session.key.decode("ascii"),
             "signature_scheme": "hmac-sha256",
+            "encryption": "curve" if self.keys is not None else "none",
+            **(self.keys.connection_fields() if self.keys is not None else {}),
             "pid": os.getpid(),
             "daemon_session": self.session.session_id,
             "started": self.started,

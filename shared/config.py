@@ -22,6 +22,8 @@ class DaemonSettings(SettingsGroup):
                               section="Network", importance="advanced", minimum=0, maximum=65535)
     allow_remote: bool = setting(False, "Allow binding beyond loopback (prints a warning).",
                                  section="Network", importance="expert")
+    encrypt: bool = setting(True, "Encrypt both sockets with ZeroMQ CURVE, the key in the 0600 connection file "
+                            "(required with --allow-remote).", section="Network", importance="expert")
     max_message_bytes: int = setting(16 * 1024 * 1024, "Largest request accepted, in bytes.",
                                      section="Network", importance="expert", minimum=1024)
     log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",

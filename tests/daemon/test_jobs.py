@@ -125,9 +125,8 @@ def test_gap_in_the_stream_is_filled_from_the_ring_buffer(daemon):
         stream.sock.close(0)
         import zmq
 
-        stream.sock = daemon._zmq.socket(zmq.SUB)
+        stream.sock = daemon.connect(zmq.SUB, "event_port")
         stream.sock.setsockopt(zmq.SUBSCRIBE, b"event")
-        stream.sock.connect(daemon.address("event_port"))
         time.sleep(0.3)
         other = daemon.submit("selftest", {"steps": 1, "step_seconds": 0.0})
         wait_state(daemon, other, ("done",))
