@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -322,6 +323,9 @@ def serve(config: DaemonSettings, home: Path) -> int:
     """Run a daemon until shutdown; returns the exit code."""
     lock = HomeLock(home)
     lock.acquire()
+    # A request waits for the job thread to give up the interpreter lock, up to this long each
+    # time the socket thread needs it back (after every poll, receive and send).
+    sys.setswitchinterval(config.switch_interval_ms / 1000)
     try:
         load_plugins()
         server = Server(config, home)

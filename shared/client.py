@@ -160,9 +160,12 @@ class StudioClient:
     def ping(self, timeout: float | None = None) -> dict:
         return self.request("ping", timeout=timeout)
 
-    def status(self, metrics_limit: int | None = None) -> dict:
-        """The daemon's snapshot; `metrics_limit=0` leaves out the metric points (lighter)."""
-        return self.request("status", {} if metrics_limit is None else {"metrics_limit": metrics_limit})
+    def status(self, metrics_limit: int | None = None, metrics_since: int | None = None) -> dict:
+        """The daemon's snapshot. Its metric points: the latest `metrics_limit` (default 1000; 0 leaves
+        them out), or with `metrics_since` (a seq) those after it, oldest first, which is what a page
+        that polls sends with the seq of the last point it has (`metrics_more`: ask again)."""
+        content = {"metrics_limit": metrics_limit, "metrics_since": metrics_since}
+        return self.request("status", {k: v for k, v in content.items() if v is not None})
 
     def submit(self, kind: str, settings: dict | None = None) -> str:
         return self.request("submit", {"kind": kind, "settings": settings or {}})["job_id"]

@@ -26,6 +26,10 @@ class DaemonSettings(SettingsGroup):
                             "(required with --allow-remote).", section="Network", importance="expert")
     max_message_bytes: int = setting(16 * 1024 * 1024, "Largest request accepted, in bytes.",
                                      section="Network", importance="expert", minimum=1024)
+    switch_interval_ms: float = setting(
+        0.5, "How long a running job may hold Python's interpreter lock while a request waits for it "
+        "(sys.setswitchinterval; Python's default is 5). Lower answers faster while a job runs.",
+        section="Network", importance="expert", minimum=0.05, maximum=100.0)
     log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
                                  section="Logging", importance="expert", minimum=4096)
     checkpoint_roots: list[str] = setting(["./checkpoints"], "Folders searched for ACE-Step checkpoints.",

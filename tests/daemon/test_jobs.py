@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from shared.errors import JobError
+from shared.errors import JobError, ProtocolError
 
 from tests.conftest import ROOT
 
@@ -197,3 +197,24 @@ def test_status_can_leave_out_the_metric_points(daemon):
     assert len(daemon.status()["metrics"]) == 5
     assert len(daemon.status(metrics_limit=2)["metrics"]) == 2
     assert daemon.status(metrics_limit=0)["metrics"] == []
+
+
+def test_status_gives_the_metric_points_after_a_seq_from_the_whole_run(daemon):
+    steps = 2500  # more than the 2000 points the old ring buffer kept for every job together
+    job_id = daemon.submit("selftest", {"steps": steps, "step_seconds": 0.0, "matrix_size": 1})
+    wait_state(daemon, job_id, ("done",), timeout=120)
+    everything = daemon.status(metrics_since=0)
+    assert [m["data"]["step"] for m in everything["metrics"]] == list(range(1, steps + 1))
+    assert everything["metrics_more"] is False
+    tenth = everything["metrics"][9]["seq"]
+    newer = daemon.status(metrics_since=tenth, metrics_limit=5)
+    assert [m["data"]["step"] for m in newer["metrics"]] == [11, 12, 13, 14, 15] and newer["metrics_more"]
+    assert daemon.status(metrics_since=everything["last_seq"])["metrics"] == []
+    # a page that asked before gets only what came after, also across jobs
+    next_job = daemon.submit("selftest", {"steps": 3, "step_seconds": 0.0})
+    wait_state(daemon, next_job, ("done",))
+    after = daemon.status(metrics_since=everything["last_seq"])
+    assert after["metrics_job"] == next_job and [m["data"]["step"] for m in after["metrics"]] == [1, 2, 3]
+    assert len(daemon.status()["metrics"]) == 3  # without metrics_since: the latest points, as before
+    with pytest.raises(ProtocolError, match="content.metrics_since: expected an integer >= 0"):
+        daemon.status(metrics_since=-1)
