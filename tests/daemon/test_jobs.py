@@ -1,4 +1,4 @@
-"""Jobs through a real daemon: responsiveness, queue order, cancel, graceful stop, failures, events."""
+"""Jobs through a real daemon: answers while a job runs, queue order, cancel, graceful stop, failures, events."""
 from __future__ import annotations
 
 import json
@@ -23,19 +23,19 @@ def wait_state(client, job_id, states, timeout=30.0):
     raise AssertionError(f"job {job_id} never reached {states}: {client.job(job_id)}")
 
 
-def test_status_and_ping_answer_promptly_while_a_job_runs(daemon):
+def test_status_and_ping_answer_while_a_job_runs(daemon):
+    """How fast they answer is measured in bench/daemon_latency.py; here: that they do, and what."""
     job_id = daemon.submit("selftest", {"steps": 200, "step_seconds": 0.02, "matrix_size": 256})
     wait_state(daemon, job_id, ("running",))
     while not daemon.job(job_id)["progress"]:
-        time.sleep(0.01)  # measure once it is really working
-    slowest = 0.0
-    for _ in range(50):
-        t0 = time.perf_counter()
+        time.sleep(0.01)  # ask once it is really working
+    steps = []
+    for _ in range(20):
         snap = daemon.status()
-        daemon.ping()
-        slowest = max(slowest, time.perf_counter() - t0)
-    assert slowest < 0.5, f"a status+ping round trip took {slowest:.3f} s"
+        assert daemon.ping()["pong"]
+        steps.append(snap["running"]["progress"]["done"])
     assert snap["running"]["id"] == job_id and snap["running"]["progress"]["total"] == 200
+    assert steps == sorted(steps) and 0 < steps[-1] < 200  # live figures of the running job
     daemon.stop(job_id)
 
 
