@@ -33,3 +33,16 @@ def test_json_and_the_common_flags_are_accepted_after_the_verb_too(daemon, tmp_p
     assert json.loads(elsewhere.stdout)["pid"] == daemon.info["pid"]
     assert json.loads(cli(tmp_path, "presets", "--json").stdout)[0]["name"]
     assert not cli(daemon.home, "jobs").stdout.lstrip().startswith("[")  # without it: the table
+
+
+def test_a_reader_that_stops_early_is_no_error(daemon):
+    for argv in (["settings", "train"], ["jobs"], ["status", "--json"]):
+        # `acestep-studio ... | head -1`: the reader closes the pipe after one line
+        proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "--home", str(daemon.home), *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+        proc.wait(60)
+        assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
