@@ -61,6 +61,7 @@ def status(ctx: Any, content: dict) -> dict:
         "pid": os.getpid(),
         "uptime_s": time.time() - ctx.server.started,
         "home": str(ctx.server.home),
+        "owner_pid": ctx.config.owner_pid,  # a dashboard that started the daemon: it stops when that exits
         "device": models.describe_device() if models is not None else {"device": ctx.config.device,
                                                                          "resolved": False},
         "models": models.snapshot() if models is not None else {},

@@ -24,6 +24,7 @@ import zmq
 from daemon.events import EventBus
 from daemon.jobs import JobQueue
 from daemon.logs import RefusalLog
+from daemon.owner import OwnerWatch
 from daemon.plugins import load_plugins
 from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
 from shared import home as homes
@@ -126,6 +127,7 @@ class Server:
         self.services.put("jobs", self.jobs)
         self.services.put("bus", self.bus)
         self.replay = ReplayGuard()
+        self.owner = OwnerWatch(config.owner_pid)
         self.refusals = RefusalLog(log)
         self._replies: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self.running = True
@@ -224,6 +226,8 @@ class Server:
                         log.exception("a message could not be answered")
             self.flush_events()
             self.refusals.tick()
+            if self.running and self.owner.gone():
+                self.request_shutdown(f"the dashboard that started this daemon (pid {self.owner.pid}) exited")
         self.flush_events()
         self.refusals.flush()
 
@@ -317,6 +321,7 @@ class Server:
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        self.owner.close()
 
 
 def serve(config: DaemonSettings, home: Path) -> int:

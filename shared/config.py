@@ -32,6 +32,10 @@ class DaemonSettings(SettingsGroup):
         section="Network", importance="expert", minimum=0.05, maximum=100.0)
     log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
                                  section="Logging", importance="expert", minimum=4096)
+    owner_pid: int | None = setting(
+        None, "Stop gracefully (the running job saves first) when this process exits. The dashboard sets "
+        "it to itself when it starts the daemon; a daemon started on its own has none.",
+        section="Lifecycle", importance="expert", minimum=1)
     checkpoint_roots: list[str] = setting(["./checkpoints"], "Folders searched for ACE-Step checkpoints.",
                                           section="Models")
     demo_root: str = setting("./demo_assets", "Where the demo checkpoint and demo dataset live.",
