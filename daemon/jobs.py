@@ -24,6 +24,7 @@ from shared.errors import JobError, JobStopped, StudioError
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+OUTPUT_SETTING = "output_dir"  # a job kind's setting of this name is its output folder (one job at a time)
 FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: by a daemon's death
 
 
@@ -166,6 +167,8 @@ class JobQueue:
     def submit(self, kind: str, settings: dict | None, request_msg_id: str | None = None) -> Job:
         spec = lookup_job_kind(kind)
         parsed = spec.settings.from_dict(settings or {})
+        with self._cond:
+            self._refuse_a_busy_output(kind, parsed)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
         run_dir = self.runs_dir / job_id
         run_dir.mkdir(parents=True)
@@ -174,12 +177,26 @@ class JobQueue:
         with self._cond:
             if self._closing:
                 raise JobError("the daemon is shutting down; no new jobs are taken")
+            self._refuse_a_busy_output(kind, parsed)  # again, under the same lock as the queueing
             self._jobs[job_id] = job
             self._order.append(job_id)
             self._persist(job)
             self._cond.notify_all()
         self._emit_state(job)
         return job
+
+    def _refuse_a_busy_output(self, kind: str, settings: Any) -> None:
+        """Two jobs writing into one folder would mix their files: a job whose output folder is (or
+        is inside, or holds) the output folder of a queued or running job is refused, naming it."""
+        mine = output_folder(settings)
+        if mine is None:
+            return
+        for other in self.list():
+            theirs = output_folder(other.settings) if other.state in ACTIVE else None
+            if theirs is not None and (mine == theirs or mine.is_relative_to(theirs) or theirs.is_relative_to(mine)):
+                label = lookup_job_kind(kind).settings.spec(OUTPUT_SETTING).label
+                raise JobError(f"{label} {mine} is in use by the {other.state} {other.kind} job {other.id}; "
+                               "wait for it to end (or stop it) or choose another folder")
 
     def cancel(self, job_id: str) -> Job:
         job = self.get(job_id)
@@ -293,6 +310,12 @@ class JobQueue:
 
     def _persist(self, job: Job) -> None:
         write_json_atomic(job.run_dir / "job.json", job.summary())
+
+
+def output_folder(settings: Any) -> Path | None:
+    """The folder a job writes into besides its run folder: its `output_dir` setting, if it has one."""
+    value = getattr(settings, OUTPUT_SETTING, None)
+    return Path(value).expanduser().resolve() if isinstance(value, str) and value.strip() else None
 
 
 def _resume_point(kind: str, run_dir: Path) -> Path | None:

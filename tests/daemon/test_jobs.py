@@ -218,3 +218,19 @@ def test_status_gives_the_metric_points_after_a_seq_from_the_whole_run(daemon):
     assert len(daemon.status()["metrics"]) == 3  # without metrics_since: the latest points, as before
     with pytest.raises(ProtocolError, match="content.metrics_since: expected an integer >= 0"):
         daemon.status(metrics_since=-1)
+
+
+def test_a_job_writing_into_a_folder_a_queued_or_running_job_writes_into_is_refused(daemon, tmp_path):
+    blocker = daemon.submit("selftest", {"steps": 10_000, "step_seconds": 0.01})  # keeps the others queued
+    wait_state(daemon, blocker, ("running",))
+    out = tmp_path / "segments"
+    first = daemon.submit("split_audio", {"input_dir": str(tmp_path / "songs"), "output_dir": str(out)})
+    for folder in (out, out / "sub", tmp_path):  # the same folder, one inside it, one holding it
+        with pytest.raises(JobError, match=rf"Output dir {folder} is in use by the queued split_audio job {first}"):
+            daemon.submit("split_audio", {"input_dir": str(tmp_path / "other"), "output_dir": str(folder)})
+    elsewhere = daemon.submit("split_audio", {"input_dir": str(tmp_path / "songs"), "output_dir": str(tmp_path / "b")})
+    assert [j["id"] for j in daemon.status()["queue"]] == [first, elsewhere]
+    daemon.cancel(first)
+    again = daemon.submit("split_audio", {"input_dir": str(tmp_path / "other"), "output_dir": str(out)})
+    assert daemon.job(again)["state"] == "queued"  # free again once the first one is cancelled
+    daemon.stop(blocker)
