@@ -39,7 +39,7 @@ class TrainSettings(SettingsGroup):
 
     # -- data and model -------------------------------------------------------------------
     tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data")
-    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `models`); empty: the "
+    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `checkpoints`); empty: the "
                               "one selected in the daemon.", section="Data")
     crop_frames: int = setting(1500, "Random crop of longer latents, in frames (25 per second); 0 keeps "
                                "whole clips.", section="Data", importance="advanced", minimum=0)
