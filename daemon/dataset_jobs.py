@@ -20,7 +20,6 @@ from typing import Any
 from daemon.jobs import JobContext
 from daemon.registry import job_kind
 from shared.dataset_scan import iter_audio_files, sidecar_names, sidecar_paths
-from shared.errors import SettingsError
 from shared.split_settings import SplitAudioSettings
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ def run_split_audio(ctx: JobContext, settings: SplitAudioSettings) -> dict:
 
     source, target = Path(settings.input_dir).absolute(), Path(settings.output_dir).absolute()
     if not source.is_dir():
-        raise SettingsError(f"split_audio.input_dir: {source} is not a folder")
+        raise SplitAudioSettings.field_error("input_dir", f"{source} is not a folder")
     files = []
     for path, _ in iter_audio_files(source, exclude=target):
         try:

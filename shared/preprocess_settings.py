@@ -70,4 +70,4 @@ class PreprocessSettings(SettingsGroup):
         """The job needs both paths; a form may hold blanks until the user fills them in."""
         for name in ("dataset", "output_dir"):
             if not getattr(self, name).strip():
-                raise SettingsError(f"preprocess.{name}: a path is required")
+                raise self.field_error(name, "a path is required")

@@ -117,7 +117,7 @@ def render_summary(dataset: Dataset) -> None:
     problems = st.session_state.get("dataset.problems") or []
     if problems:
         with st.expander(f"{len(problems)} file(s) could not be used", expanded=True):
-            st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch", placeholder="")
     c1, c2 = st.columns([4, 1])
     target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.generation()}")
     c2.write("")
@@ -197,7 +197,7 @@ def render_table(dataset: Dataset) -> None:
     key = f"dataset.editor.{state.version()}"
     edited = st.data_editor(
         samples_frame(dataset), key=key, column_config=column_config(), on_change=_table_edited, args=(key,),
-        column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch",
+        column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch", placeholder="",
         height=min(38 + 35 * len(dataset.samples), 520),
     )
     # The callback has applied the edit already; this catches anything it could not see.
@@ -214,6 +214,8 @@ def _table_edited(key: str) -> None:
 
 
 st.title("Dataset")
+if reopened := state.restore():
+    st.caption(f"Reopened {reopened}, the dataset last opened here.")
 render_open()
 working = state.current()
 if working is None:

@@ -50,6 +50,7 @@ def test_open_edit_a_cell_and_save(tmp_path, monkeypatch, demo_file):
     at = open_page(monkeypatch, tmp_path / "home", demo_file)
     table, _ = editor(at)
     assert len(table.value) == 8 and table.value.loc[0, "file"] == "instrumental/theme.wav"
+    assert table.proto.HasField("placeholder") and table.proto.placeholder == ""  # an empty BPM is blank, not None
     assert table.value.loc[0, "training prompt"].startswith("demotone, ")
 
     edit_cells(at, {0: {"caption": "edited in the table", "bpm": 101, "key": "F# minor"}})
