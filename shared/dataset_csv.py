@@ -24,6 +24,7 @@ from typing import Any
 from shared.dataset import Dataset, Sample, write_text_atomic
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
+from shared.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,18 @@ class CsvReport:
         return not self.issues
 
     def summary(self) -> str:
-        return (f"{self.path}: {self.rows} rows, {self.matched} samples updated, "
-                f"{len(self.issues)} problem(s)")
+        return report_summary(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "matched": self.matched, "columns": self.columns,
                 "issues": [{"row": i.row, "column": i.column, "message": i.message} for i in self.issues]}
+
+
+def report_summary(report: dict[str, Any]) -> str:
+    """One line for a report (as `CsvReport.to_dict` gives it): "x.csv: 1 row, 1 sample updated, no problems"."""
+    problems = counted(len(report["issues"]), "problem") if report["issues"] else "no problems"
+    return (f"{report['path']}: {counted(report['rows'], 'row')}, "
+            f"{counted(report['matched'], 'sample')} updated, {problems}")
 
 
 def read_csv_text(path: str | os.PathLike) -> str:
@@ -119,7 +126,7 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
     columns = _map_header(rows[0], report)
     if "file" not in columns.values():
         raise DatasetError(f"{path_str}: no file column; the header needs one of "
-                           f"{', '.join(ALIASES['file'][:3])} (found: {', '.join(rows[0])})")
+                           f"{', '.join(ALIASES['file'])} (found: {', '.join(rows[0])})")
     report.columns = list(columns.values())
     headers = {column: rows[0][i].strip() for i, column in columns.items()}
     index = _SampleIndex(dataset)

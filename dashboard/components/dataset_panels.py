@@ -15,11 +15,15 @@ import streamlit as st
 from dashboard.components import dataset_state as state
 from dashboard.components.dataset_table import sample_label
 from shared.dataset import Dataset, Sample
-from shared.dataset_csv import csv_text, export_csv, import_csv
+from shared.dataset_csv import ALIASES, csv_text, export_csv, import_csv, report_summary
 from shared.errors import SettingsError, StudioError
 from shared.labels import BPM_MAX, BPM_MIN, KEYSCALES, LANGUAGE_NAMES, LANGUAGES, TIME_SIGNATURES
 from shared.prompt import sample_prompts
 from shared.split_settings import SEGMENT_CHOICES, SplitAudioSettings
+from shared.wording import counted
+
+
+_REPORT = "dataset.csv.report"  # the last CSV import's report, shown until the next import
 
 
 def render_sample_editor(dataset: Dataset) -> None:
@@ -38,7 +42,7 @@ def render_sample_editor(dataset: Dataset) -> None:
     else:
         st.warning(f"Audio file not found: {path}")
     st.caption(f"{sample.duration:.1f} s · {sample.sample_rate} Hz · {sample.channels} channel(s)")
-    _sample_fields(sample, index, f"dataset.sample.{state.version()}.{index}")
+    _sample_fields(sample, index, f"dataset.sample.{state.editor_version()}.{index}")
     text, lyrics = sample_prompts(dataset, sample)
     with st.expander("The prompts this sample is trained with"):
         st.code(text, language=None)
@@ -56,7 +60,7 @@ def _field_changed(index: int, name: str, key: str, convert: Callable[[Any], Any
         setattr(sample, name, value)
         if name in ("caption", "genre") and value:
             sample.labeled = True
-        state.changed()
+        state.changed_in_sample(index)
 
 
 def _sample_fields(sample: Sample, index: int, key: str) -> None:
@@ -102,11 +106,12 @@ def render_csv(dataset: Dataset) -> None:
     st.subheader("CSV")
     tab_in, tab_out = st.tabs(["Import", "Export"])
     with tab_in:
-        st.caption("Columns: file (or filename/path), caption, genre, lyrics, bpm, key, timesignature, "
-                   "language, instrumental. Delimiter , ; or tab. Empty cells clear the field.")
+        st.caption(f"Columns: file (or {', '.join(ALIASES['file'][1:])}), caption, genre, lyrics, bpm, key, "
+                   "timesignature, language, instrumental. Delimiter , ; or tab. Empty cells clear the field.")
         upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="dataset.csv.upload")
         typed = st.text_input("...or a CSV path on this machine", key="dataset.csv.path")
         if st.button("Import CSV", key="dataset.csv.import", disabled=not (upload or typed)):
+            st.session_state.pop(_REPORT, None)  # the last import's report is not this one's
             try:
                 if upload is not None:
                     report = import_csv(dataset, upload.name, text=_decode(upload.getvalue()))
@@ -115,16 +120,16 @@ def render_csv(dataset: Dataset) -> None:
             except StudioError as err:
                 st.error(str(err))
             else:
-                st.session_state["dataset.csv.report"] = report.to_dict()
+                st.session_state[_REPORT] = report.to_dict()
                 state.changed()
                 st.rerun()
-        _show_report(st.session_state.get("dataset.csv.report"))
+        _show_report(st.session_state.get(_REPORT))
     with tab_out:
         default = str(dataset.audio_folder() / "labels.csv")
         target = st.text_input("Write to", default, key=f"dataset.csv.out.{state.generation()}")
         if st.button("Write CSV", key="dataset.csv.export"):
             try:
-                st.success(f"Wrote {export_csv(dataset, target)} ({len(dataset.samples)} rows).")
+                st.success(f"Wrote {export_csv(dataset, target)} ({counted(len(dataset.samples), 'row')}).")
             except StudioError as err:
                 st.error(str(err))
         st.download_button("Download CSV", csv_text(dataset), file_name=f"{dataset.options.name}.csv",
@@ -141,13 +146,13 @@ def _decode(data: bytes) -> str:
 def _show_report(report: dict | None) -> None:
     if not report:
         return
-    summary = f"{report['path']}: {report['rows']} rows, {report['matched']} samples updated"
+    summary = report_summary(report)
     if report["issues"]:
-        st.warning(f"{summary}, {len(report['issues'])} problem(s); the rest was imported.")
+        st.warning(f"{summary}; the rest was imported.")
         st.dataframe(pd.DataFrame(report["issues"], columns=["row", "column", "message"]),
                      hide_index=True, width="stretch")
     else:
-        st.success(f"{summary}, no problems.")
+        st.success(f"{summary}.")
 
 
 def render_split(dataset: Dataset) -> None:

@@ -40,8 +40,10 @@ def samples_frame(dataset: Dataset) -> pd.DataFrame:
         "lyrics": s.lyrics, "trigger override": s.custom_tag, "labeled": s.labeled,
     } for s, prompt in zip(dataset.samples, prompts, strict=True)]
     frame = pd.DataFrame(rows, columns=list(COLUMN_ORDER))
-    # Fixed dtypes keep the editor's identity (its schema) stable, so edits survive reruns.
-    dtypes: dict[str, Any] = {c: "object" for c in _TEXT}
+    # Fixed dtypes keep the editor's identity (its schema) stable, so it is never rebuilt under the
+    # user's hands. "string", not "object": an object column of empty cells is Arrow's null type,
+    # and the first value typed into it changed the schema and so the editor.
+    dtypes: dict[str, Any] = {c: "string" for c in _TEXT}
     dtypes.update({"seconds": "float64", "bpm": "Int64", "instrumental": "bool", "labeled": "bool"})
     return frame.astype(dtypes)
 

@@ -168,7 +168,7 @@ def _confirm_overwrite(dataset: Dataset, target: str) -> None:
 def render_options(dataset: Dataset) -> None:
     """Name, trigger word, tag position, genre ratio and seed (from the registry), language override."""
     st.subheader("Prompt options")
-    key = f"dataset.options.{state.version()}"
+    key = f"dataset.options.{state.generation()}"
     values = settings_form(DatasetOptions, dataset.options.to_dict(), key=key, exclude=("language_override",))
     choices = (NO_OVERRIDE, *LANGUAGES)
     current = dataset.options.language_override or NO_OVERRIDE
@@ -183,7 +183,7 @@ def render_options(dataset: Dataset) -> None:
         return
     if options != dataset.options:
         dataset.options = options
-        state.changed(external=False)
+        state.changed_options()
     if options.tag_position == "replace" and options.trigger_word:
         st.warning("Tag position 'replace' trains every sample with the trigger word alone: captions are dropped.")
 
@@ -194,7 +194,7 @@ def render_table(dataset: Dataset) -> None:
     if not dataset.samples:
         st.info("No audio files in this dataset.")
         return
-    key = f"dataset.editor.{state.version()}"
+    key = state.table_key()
     edited = st.data_editor(
         samples_frame(dataset), key=key, column_config=column_config(), on_change=_table_edited, args=(key,),
         column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch", placeholder="",
@@ -202,7 +202,7 @@ def render_table(dataset: Dataset) -> None:
     )
     # The callback has applied the edit already; this catches anything it could not see.
     if apply_frame(dataset, edited):
-        state.changed(external=False)
+        state.changed_in_table()
         st.rerun()  # show the new training prompts at once
 
 
@@ -210,7 +210,7 @@ def _table_edited(key: str) -> None:
     """Runs before the next script run, whichever page it shows, so a last edit is never dropped."""
     dataset = state.current()
     if dataset is not None and apply_editor_delta(dataset, st.session_state.get(key) or {}):
-        state.changed(external=False)
+        state.changed_in_table()
 
 
 st.title("Dataset")

@@ -22,6 +22,7 @@ from shared.dataset_scan import ScanProblem, label_sources, scan_keeping_labels
 from shared.errors import DatasetError
 from shared.prompt import training_captions
 from shared.split_settings import SplitAudioSettings
+from shared.wording import counted
 
 
 FORCE_HELP = "save even when labels or options the dataset file has would be dropped (it is kept as .bak)"
@@ -128,7 +129,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"csv": str(path), "rows": len(dataset.samples)})
     else:
-        print(f"{path}: {len(dataset.samples)} rows")
+        print(f"{path}: {counted(len(dataset.samples), 'row')}")
     return 0
 
 
