@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -93,6 +94,8 @@ class SettingSpec:
             value = float(value)
         if expected is not bool and isinstance(value, bool) or not isinstance(value, expected):
             raise self.error(f"expected {self.type_name()}, got {value!r}", owner)
+        if expected is float and not math.isfinite(value):  # NaN passes every range check
+            raise self.error(f"expected a finite number, got {value!r}", owner)
         if self.choices is not None and value not in self.choices:
             raise self.error(f"{value!r} is not one of {list(self.choices)}", owner)
         if self.minimum is not None and value < self.minimum:

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from dataclasses import dataclass
 
 import pytest
 
 from shared.errors import SettingsError
 from shared.settings import SettingsGroup, setting
+from shared.settings_catalog import GROUPS
+from shared.settings_catalog import group as settings_group
 
 
 @dataclass
@@ -63,6 +67,29 @@ def test_preprocess_paths_are_required_by_label():
 
     with pytest.raises(SettingsError, match="^Dataset file: a path is required$"):
         PreprocessSettings().require_paths()
+
+
+@pytest.mark.parametrize("group_name", sorted(GROUPS))
+def test_every_float_setting_refuses_nan_and_infinity(group_name):
+    group = settings_group(group_name)
+    floats = [s for s in group.specs() if s.type is float]
+    for spec in floats:
+        for bad in (math.nan, math.inf, -math.inf):
+            value = [bad] if spec.is_list else bad
+            with pytest.raises(SettingsError, match=rf"^{re.escape(spec.label)}: expected a finite number") as err:
+                group.from_dict({spec.name: value})
+            assert err.value.setting == f"{group.group_name}.{spec.name}"
+        with pytest.raises(SettingsError, match=rf"^{re.escape(spec.label)}: expected a finite number"):
+            group().with_overrides([f"{spec.name}=nan"])
+
+
+def test_the_training_floats_the_issue_named_refuse_nan():
+    from shared.train_settings import TrainSettings
+
+    for pair in ("learning_rate=nan", "cfg_dropout=NaN", "max_grad_norm=inf"):
+        label = TrainSettings.spec(pair.split("=")[0]).label
+        with pytest.raises(SettingsError, match=rf"^{re.escape(label)}: expected a finite number"):
+            TrainSettings().with_overrides([pair])
 
 
 def test_overrides_parse_by_type():
