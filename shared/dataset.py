@@ -255,7 +255,7 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = Fal
     path.parent.mkdir(parents=True, exist_ok=True)
     rebased = rebase(dataset, path.parent)
     try:
-        text = json.dumps(rebased.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
+        text = _json_text(rebased.to_dict())
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: the dataset cannot be written as JSON ({err}); nothing was written") from None
     previous = _read_previous(path)
@@ -272,6 +272,17 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = Fal
         raise DatasetError(f"{path}: cannot write the dataset file ({err}); the old file is unchanged") from None
     log.info("saved %d samples to %s", len(rebased.samples), path)
     return rebased
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    """Readable UTF-8 JSON; with \\u escapes when a file name is not UTF-8 (Python keeps its bytes
+    as lone surrogates, which JSON escapes and reads back, and UTF-8 cannot hold)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=1, ensure_ascii=True, allow_nan=False)
+    return text
 
 
 def backup_path(path: str | os.PathLike) -> Path:

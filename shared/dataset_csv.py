@@ -24,7 +24,7 @@ from typing import Any
 from shared.dataset import Dataset, Sample, write_text_atomic
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
-from shared.wording import counted
+from shared.wording import counted, readable
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +184,11 @@ class _SampleIndex:
 
     def __init__(self, dataset: Dataset) -> None:
         self.folder = dataset.audio_folder()
-        self.by_key = {dataset.key(s): s for s in dataset.samples}
+        # Names as exported (bytes that are not UTF-8 shown as U+FFFD): a CSV cannot hold others.
+        self.by_key = {readable(dataset.key(s)): s for s in dataset.samples}
         self.by_name: dict[str, list[Sample]] = {}
         for s in dataset.samples:
-            self.by_name.setdefault(s.filename.lower(), []).append(s)
+            self.by_name.setdefault(readable(s.filename).lower(), []).append(s)
 
     def match(self, raw: str, where: CsvIssue, report: CsvReport) -> Sample | None:
         """The sample a file cell names, or None with the reason added to the report at `where`."""
@@ -209,7 +210,7 @@ class _SampleIndex:
         if len(same_name) == 1:
             return same_name[0]
         if same_name:
-            names = ", ".join(s.audio for s in same_name[:4])
+            names = ", ".join(readable(s.audio) for s in same_name[:4])
             problem(f"{text!r} matches several files ({names}); give the path inside the folder")
         else:
             problem(f"{text!r} matches no audio file in the dataset")
@@ -234,7 +235,7 @@ def export_rows(dataset: Dataset) -> list[dict[str, str]]:
     out = []
     for s in dataset.samples:
         out.append({
-            "file": dataset.key(s), "caption": s.caption, "genre": s.genre, "lyrics": s.lyrics,
+            "file": readable(dataset.key(s)), "caption": s.caption, "genre": s.genre, "lyrics": s.lyrics,
             "bpm": "" if s.bpm is None else str(s.bpm), "keyscale": s.keyscale,
             "timesignature": s.timesignature, "language": s.language,
             "instrumental": "true" if s.is_instrumental else "false",

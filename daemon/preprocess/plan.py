@@ -60,7 +60,7 @@ class Plan:
 def output_name(sample: Sample) -> str:
     """`<stem>-<hash>.safetensors`: readable, unique per audio path, the same on every run."""
     stem = _UNSAFE.sub("_", Path(sample.audio).stem).strip("._")[:60] or "sample"
-    digest = hashlib.sha1(sample.audio.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha1(sample.audio.encode("utf-8", "surrogateescape")).hexdigest()[:8]  # any file name
     return f"{stem}-{digest}{SAMPLE_SUFFIX}"
 
 

@@ -34,6 +34,7 @@ from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, r
 from shared.dataset_guard import LabelLossError
 from shared.dataset_scan import label_sources, scan_keeping_labels
 from shared.errors import SettingsError, StudioError
+from shared.wording import readable
 from shared.labels import LANGUAGE_NAMES, LANGUAGES
 
 NO_OVERRIDE = "(each sample's own)"
@@ -102,7 +103,8 @@ def _scan(folder: str, keep: bool) -> None:
     state.replace_dataset(dataset, path)
     state.changed()
     problems = unusable + result.problems
-    st.session_state["dataset.problems"] = [{"file": p.path, "problem": p.reason} for p in problems]
+    st.session_state["dataset.problems"] = [{"file": readable(p.path), "problem": readable(p.reason)}
+                                            for p in problems]
     st.rerun()
 
 

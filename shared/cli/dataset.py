@@ -22,7 +22,7 @@ from shared.dataset_scan import ScanProblem, label_sources, scan_keeping_labels
 from shared.errors import DatasetError
 from shared.prompt import training_captions
 from shared.split_settings import SplitAudioSettings
-from shared.wording import counted
+from shared.wording import counted, readable
 
 
 FORCE_HELP = "save even when labels or options the dataset file has would be dropped (it is kept as .bak)"
@@ -93,7 +93,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
-            print(f"  {p['file']}: {p['problem']}", file=sys.stderr)
+            print(f"  {readable(p['file'])}: {readable(p['problem'])}", file=sys.stderr)
     return 0
 
 
@@ -142,7 +142,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json({**dataset.to_dict(), "training_captions": prompts})
         return 0
     _print_options(dataset)
-    rows = [{"file": dataset.key(s), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
+    rows = [{"file": readable(dataset.key(s)), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
              "ts": s.timesignature or None, "lang": s.language, "instr": "yes" if s.is_instrumental else "",
              "prompt": _clip(p, 60)} for s, p in zip(dataset.samples, prompts, strict=True)]
     print_table(rows, ["file", "seconds", "bpm", "key", "ts", "lang", "instr", "prompt"])
