@@ -14,13 +14,15 @@ import streamlit as st
 
 from dashboard.components import dataset_state as state
 from dashboard.components.dataset_table import sample_label
+from shared.audio_probe import file_problem
+from shared.confine import outside_reason
 from shared.dataset import Dataset, Sample
 from shared.dataset_csv import ALIASES, csv_text, export_csv, import_csv, report_summary
 from shared.errors import SettingsError, StudioError
 from shared.labels import BPM_MAX, BPM_MIN, KEYSCALES, LANGUAGE_NAMES, LANGUAGES, TIME_SIGNATURES
 from shared.prompt import sample_prompts
 from shared.split_settings import SEGMENT_CHOICES, SplitAudioSettings
-from shared.wording import counted
+from shared.wording import counted, readable
 
 
 _REPORT = "dataset.csv.report"  # the last CSV import's report, shown until the next import
@@ -37,10 +39,13 @@ def render_sample_editor(dataset: Dataset) -> None:
     index = min(index or 0, len(dataset.samples) - 1)
     sample = dataset.samples[index]
     path = dataset.audio_path(sample)
-    if path.is_file():
+    refused = outside_reason(dataset, sample)
+    if refused:
+        st.warning(refused)  # the page never reads a file outside the dataset's folders either
+    elif file_problem(path) is None:
         st.audio(str(path))
     else:
-        st.warning(f"Audio file not found: {path}")
+        st.warning(f"{readable(str(path))}: {file_problem(path)}")
     st.caption(f"{sample.duration:.1f} s · {sample.sample_rate} Hz · {sample.channels} channel(s)")
     _sample_fields(sample, index, f"dataset.sample.{state.editor_version()}.{index}")
     text, lyrics = sample_prompts(dataset, sample)

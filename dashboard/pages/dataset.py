@@ -30,11 +30,12 @@ from dashboard.components.dataset_table import (
 )
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
+from shared.confine import ALLOW_HINT, refused_samples
 from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, rebase, save_dataset
 from shared.dataset_guard import LabelLossError
 from shared.dataset_scan import label_sources, scan_keeping_labels
 from shared.errors import SettingsError, StudioError
-from shared.wording import readable
+from shared.wording import counted, readable
 from shared.labels import LANGUAGE_NAMES, LANGUAGES
 
 NO_OVERRIDE = "(each sample's own)"
@@ -116,6 +117,13 @@ def render_summary(dataset: Dataset) -> None:
     c2.metric("Audio", f"{sum(s.duration for s in samples) / 60:.1f} min")
     c3.metric("Labeled", f"{sum(1 for s in samples if s.labeled)}/{len(samples)}")
     c4.metric("Instrumental", sum(1 for s in samples if s.is_instrumental))
+    refused = refused_samples(dataset)
+    if refused:
+        with st.expander(f"{counted(len(refused), 'sample')} outside the dataset's folders: preprocessing "
+                         "refuses them", expanded=True):
+            st.caption(ALLOW_HINT[0].upper() + ALLOW_HINT[1:] + ".")
+            st.dataframe(pd.DataFrame({"file": [readable(s.audio) for s, _ in refused]}), hide_index=True,
+                         width="stretch")
     problems = st.session_state.get("dataset.problems") or []
     if problems:
         with st.expander(f"{len(problems)} file(s) could not be used", expanded=True):

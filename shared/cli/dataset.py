@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from shared.cli.util import print_json
+from shared.confine import refused_samples
 from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, save_dataset
 from shared.dataset_csv import export_csv, import_csv
 from shared.dataset_guard import LabelLossError
@@ -139,13 +140,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     prompts = training_captions(dataset)
     if args.json:
-        print_json({**dataset.to_dict(), "training_captions": prompts})
+        print_json({**dataset.to_dict(), "training_captions": prompts,
+                    "refused": [{"file": s.audio, "reason": r} for s, r in refused_samples(dataset)]})
         return 0
     _print_options(dataset)
     rows = [{"file": readable(dataset.key(s)), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
              "ts": s.timesignature or None, "lang": s.language, "instr": "yes" if s.is_instrumental else "",
              "prompt": _clip(p, 60)} for s, p in zip(dataset.samples, prompts, strict=True)]
     print_table(rows, ["file", "seconds", "bpm", "key", "ts", "lang", "instr", "prompt"])
+    for _, reason in refused_samples(dataset):
+        print(f"refused: {reason}", file=sys.stderr)
     return 0
 
 
