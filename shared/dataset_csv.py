@@ -4,11 +4,12 @@
     for issue in report.issues: print(issue)        # "row 7, bpm: 'fast' is not a BPM ..."
     export_csv(dataset, "labels.csv")              # the same columns: export then import is lossless
 
-Import: the delimiter (`,` `;` tab) is taken from the header line, headers are case-insensitive
-with common aliases, a UTF-8 BOM is fine (cp1252 files too). The file column (`file`, `filename`,
-`path`) matches a sample by its path inside the scanned folder, or by file name when that is
-unique. A path leading outside the scanned folder is refused. An empty cell clears the field, a
-column that is absent leaves it alone. Rows are numbered as a spreadsheet shows them (header = 1).
+Import: `csv_text` reads the bytes (encodings, delimiter, quotes: a file that cannot be read right
+is refused whole, naming the row); headers are case-insensitive with common aliases. The file
+column (`file`, `filename`, `path`, ...) matches a sample by its path inside the scanned folder,
+or by file name when that is unique. A path leading outside the scanned folder is refused. An
+empty cell clears the field, a column that is absent leaves it alone. Rows are numbered as a
+spreadsheet shows them (header = 1).
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import io
 import logging
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from shared.csv_text import decode_csv, parse_rows
 from shared.dataset import Dataset, Sample, write_text_atomic
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
@@ -72,6 +75,8 @@ class CsvReport:
     matched: int = 0
     columns: list[str] = field(default_factory=list)
     issues: list[CsvIssue] = field(default_factory=list)
+    encoding: str = "UTF-8"
+    notes: list[str] = field(default_factory=list)  # about the whole file (its encoding)
 
     @property
     def ok(self) -> bool:
@@ -82,6 +87,7 @@ class CsvReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "matched": self.matched, "columns": self.columns,
+                "encoding": self.encoding, "notes": list(self.notes),
                 "issues": [{"row": i.row, "column": i.column, "message": i.message} for i in self.issues]}
 
 
@@ -92,50 +98,34 @@ def report_summary(report: dict[str, Any]) -> str:
             f"{counted(report['matched'], 'sample')} updated, {problems}")
 
 
-def read_csv_text(path: str | os.PathLike) -> str:
-    """The file's text: UTF-8 (BOM or not), else cp1252 (spreadsheets on Windows)."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
-def sniff_delimiter(text: str) -> str:
-    """`,`, `;` or tab: whichever the header line holds most of (headers rarely contain one)."""
-    header = text.split("\n", 1)[0]
-    counts = {d: header.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = None) -> CsvReport:
-    """Apply a CSV's labels to the matching samples; returns the row-by-row report."""
+def import_csv(dataset: Dataset, path: str | os.PathLike, data: bytes | None = None) -> CsvReport:
+    """Apply a CSV's labels to the matching samples; returns the row-by-row report. `data` is the
+    file's content when it did not come from `path` (an upload); nothing changes on a DatasetError."""
     path_str = str(path)
     try:
-        text = read_csv_text(path) if text is None else text
+        data = Path(path).read_bytes() if data is None else data
     except OSError as err:
         raise DatasetError(f"{path_str}: cannot read the CSV ({err})") from None
-    delimiter = sniff_delimiter(text)
-    if text.lower().startswith("sep=") and len(text) > 4:  # Excel's "sep=;" line names the delimiter
-        delimiter, text = text[4], text.split("\n", 1)[1] if "\n" in text else ""
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    decoded = decode_csv(data, path_str)
+    rows = parse_rows(decoded.text, path_str)
     if not rows:
         raise DatasetError(f"{path_str}: the CSV is empty")
-    report = CsvReport(path_str)
-    columns = _map_header(rows[0], report)
+    report = CsvReport(path_str, encoding=decoded.encoding, notes=list(decoded.notes))
+    header = rows[0][1]
+    columns = _map_header(header, report)
     if "file" not in columns.values():
         raise DatasetError(f"{path_str}: no file column; the header needs one of "
-                           f"{', '.join(ALIASES['file'])} (found: {', '.join(rows[0])})")
+                           f"{', '.join(ALIASES['file'])} (found: {', '.join(header)})")
     report.columns = list(columns.values())
-    headers = {column: rows[0][i].strip() for i, column in columns.items()}
+    headers = {column: header[i].strip() for i, column in columns.items()}
     index = _SampleIndex(dataset)
     seen: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue
         report.rows += 1
         cells = {columns[i]: cell for i, cell in enumerate(row) if i in columns}
+        _report_swallowed_rows(cells, number, headers, report)
         sample = index.match(cells.get("file", ""), CsvIssue(number, headers["file"], ""), report)
         if sample is None:
             continue
@@ -147,6 +137,18 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
         report.matched += 1
     log.info("%s", report.summary())
     return report
+
+
+_AUDIO_NAME = re.compile(r"[^\n]*\.(wav|flac|mp3|ogg|opus|m4a|aac)\b", re.IGNORECASE)
+
+
+def _report_swallowed_rows(cells: dict[str, str], number: int, headers: dict[str, str], report: CsvReport) -> None:
+    """A cell whose later lines start like rows of this file: a quote was not closed where it should."""
+    for column, cell in cells.items():
+        later = cell.split("\n")[1:]
+        if any(_AUDIO_NAME.match(line.strip().strip('"')) for line in later):
+            report.issues.append(CsvIssue(number, headers[column], "this cell runs over several lines that look "
+                                          "like rows of their own: is a quote in it left open? Check them"))
 
 
 def _map_header(header: list[str], report: CsvReport) -> dict[int, str]:

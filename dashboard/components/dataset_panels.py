@@ -119,7 +119,7 @@ def render_csv(dataset: Dataset) -> None:
             st.session_state.pop(_REPORT, None)  # the last import's report is not this one's
             try:
                 if upload is not None:
-                    report = import_csv(dataset, upload.name, text=_decode(upload.getvalue()))
+                    report = import_csv(dataset, upload.name, data=upload.getvalue())
                 else:
                     report = import_csv(dataset, typed)
             except StudioError as err:
@@ -141,16 +141,11 @@ def render_csv(dataset: Dataset) -> None:
                            mime="text/csv", key="dataset.csv.download")
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def _show_report(report: dict | None) -> None:
     if not report:
         return
+    for note in report.get("notes") or []:
+        st.info(f"{report['path']}: {note}.")
     summary = report_summary(report)
     if report["issues"]:
         st.warning(f"{summary}; the rest was imported.")

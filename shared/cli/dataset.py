@@ -108,6 +108,8 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
         print_json({**report.to_dict(), "saved": saved})
     else:
         print(report.summary())
+        for note in report.notes:
+            print(f"  note: {note}", file=sys.stderr)
         for issue in report.issues:
             print(f"  {issue}", file=sys.stderr)
         if not saved:
