@@ -124,7 +124,7 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, data: bytes | None = N
         if not any(cell.strip() for cell in row):
             continue
         report.rows += 1
-        cells = {columns[i]: cell for i, cell in enumerate(row) if i in columns}
+        cells = {columns[i]: unescape_formula(cell) for i, cell in enumerate(row) if i in columns}
         _report_swallowed_rows(cells, number, headers, report)
         sample = index.match(cells.get("file", ""), CsvIssue(number, headers["file"], ""), report)
         if sample is None:
@@ -232,8 +232,29 @@ class _SampleIndex:
         return normal
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): `=HYPERLINK(...)`
+# in a caption would run when the export is opened. Export writes such a cell with a leading
+# apostrophe, which spreadsheets show as text; import takes exactly one apostrophe off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(text: str) -> str:
+    """`=1+1` -> `'=1+1`; apostrophes already before a formula start get one more (lossless)."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def unescape_formula(text: str) -> str:
+    """The inverse of `escape_formula`: one apostrophe off a cell that escapes a formula start."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
 def export_rows(dataset: Dataset) -> list[dict[str, str]]:
-    """One dict per sample with the CSV columns as text (file = path inside the scanned folder)."""
+    """One dict per sample with the CSV columns as text (file = path inside the scanned folder);
+    cells a spreadsheet would run as formulas are escaped."""
+    return [{column: escape_formula(value) for column, value in row.items()} for row in _plain_rows(dataset)]
+
+
+def _plain_rows(dataset: Dataset) -> list[dict[str, str]]:
     out = []
     for s in dataset.samples:
         out.append({

