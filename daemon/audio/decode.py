@@ -1,7 +1,9 @@
 """Decode an audio file into what the VAE wants: float32 stereo [2, S] at 48 kHz, cut to a maximum.
 
 Decoding uses soundfile (wav, flac, ogg, mp3 with libsndfile >= 1.1), resampling soxr. Broken
-inputs raise `AudioError` naming the file and the reason: empty, not audio, truncated, silent.
+inputs raise `AudioError` naming the file and the reason: empty, not audio, truncated, silent,
+shorter than the minimum, at a sample rate or a level no music has (a broken header or float file),
+or not a regular file (a named pipe would block).
 Longer audio is cut before resampling, so a one-hour file costs no more than its first minutes.
 """
 from __future__ import annotations
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 SILENCE_PEAK = 1e-5  # -100 dBFS: anything quieter is treated as digital silence
+MAX_PEAK = 10 ** (24 / 20)  # +24 dBFS: float files may run hot, but far beyond this is not audio
+MIN_SAMPLE_RATE = 8_000  # below telephone quality the header is wrong, or it is not music
 
 
 @dataclass
@@ -43,12 +47,15 @@ class DecodedAudio:
         return self.audio.shape[1] / SAMPLE_RATE
 
 
-def load_audio(path: str | os.PathLike, max_duration: float | None = None) -> DecodedAudio:
-    """Decode, check, cut to `max_duration` seconds (None keeps all), resample to 48 kHz, make stereo."""
+def load_audio(path: str | os.PathLike, max_duration: float | None = None,
+               min_duration: float = 0.0) -> DecodedAudio:
+    """Decode, check, cut to `max_duration` seconds (None keeps all), resample to 48 kHz, make stereo.
+    Audio shorter than `min_duration` seconds, or at an absurd rate or level, is refused."""
     path = Path(path)
     name = readable(str(path))  # a file name that is not UTF-8 still prints
     with _open(path, name) as handle:
         info = _open_info(handle, name)
+        _check_shape(name, info, min_duration)
         _check_not_truncated(path, name, info)
         keep_frames = info.frames
         if max_duration is not None and max_duration > 0:
@@ -100,6 +107,17 @@ def _open_info(handle: BinaryIO, name: str) -> Any:
     return info
 
 
+def _check_shape(name: str, info: Any, min_duration: float) -> None:
+    """Refuse headers that cannot be music: an absurd sample rate, or a clip shorter than the minimum."""
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioError(f"{name}: sample rate {info.samplerate} Hz is not audio (at least {MIN_SAMPLE_RATE} Hz "
+                         "expected); the header is wrong or the file is not music")
+    seconds = info.frames / info.samplerate
+    if seconds < min_duration:
+        raise AudioError(f"{name}: {seconds:.3g} s long, shorter than the minimum of {min_duration:g} s "
+                         "(Min duration); too short to learn from")
+
+
 def _check_not_truncated(path: Path, name: str, info: Any) -> None:
     """libsndfile reads a cut-off WAV silently; compare the data chunk's declared size with the file."""
     if info.format not in ("WAV", "WAVEX"):
@@ -140,6 +158,9 @@ def _check_signal(name: str, audio: np.ndarray) -> None:
     if not np.isfinite(audio).all():
         raise AudioError(f"{name}: holds NaN or Inf samples")
     peak = float(np.max(np.abs(audio)))
+    if peak > MAX_PEAK:
+        raise AudioError(f"{name}: peak {_dbfs(peak):+.1f} dBFS is far beyond full scale (at most "
+                         f"{_dbfs(MAX_PEAK):+.0f} dBFS accepted): not audio levels, a broken float file?")
     if peak < SILENCE_PEAK:
         raise AudioError(f"{name}: silent (peak {_dbfs(peak):.1f} dBFS); nothing to learn from")
 

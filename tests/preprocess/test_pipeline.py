@@ -175,7 +175,7 @@ def test_nan_after_encoding_is_reported_and_skipped(tmp_path, run_inline, monkey
 
     poisoned.calls = 0
     monkeypatch.setattr(pipeline, "second_stage", poisoned)
-    run = run_inline(settings_for(dataset, tmp_path / "out"))
+    run = run_inline(settings_for(dataset, tmp_path / "out", min_duration=0.5))
     assert run.result["written"] == 1, run.result["failed"]
     assert [(f["file"], "NaN" in f["reason"]) for f in run.result["failed"]] == [("nan.wav", True)]
     assert run.of_type("file_error")[0]["file"] == "nan.wav"
