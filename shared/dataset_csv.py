@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from shared.atomic import write_text_atomic
 from shared.csv_text import decode_csv, parse_rows
-from shared.dataset import Dataset, Sample, write_text_atomic
+from shared.dataset import Dataset, Sample
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
 from shared.wording import counted, readable
