@@ -14,7 +14,10 @@ class StudioError(Exception):
 
 
 class SettingsError(StudioError):
-    """A setting is unknown, of the wrong type or out of range; the message names the field."""
+    """A setting is unknown, of the wrong type or out of range; the message names the field by
+    the label forms show. `setting` is its internal key ("preprocess.dataset") when known."""
+
+    setting: str | None = None
 
 
 class ProtocolError(StudioError):

@@ -38,7 +38,8 @@ class TrainSettings(SettingsGroup):
     group_name = "train"
 
     # -- data and model -------------------------------------------------------------------
-    tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data")
+    tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data",
+                               label="Training tensors folder")
     checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `checkpoints`); empty: the "
                               "one selected in the daemon.", section="Data")
     crop_frames: int = setting(1500, "Random crop of longer latents, in frames (25 per second); 0 keeps "

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     if not settings.tensors_dir:
-        raise TrainingError("train.tensors_dir: choose the folder of training tensors (made by preprocess)")
+        label = TrainSettings.spec("tensors_dir").label  # errors name fields as the pages show them
+        raise TrainingError(f"{label}: choose the folder of training tensors (made by preprocessing)")
     folder = open_tensor_folder(settings.tensors_dir)
     from daemon.models.manager import manager_from
 
