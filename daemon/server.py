@@ -28,6 +28,7 @@ from daemon.owner import OwnerWatch
 from daemon.plugins import load_plugins
 from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
 from shared import home as homes
+from shared.atomic import write_text_atomic
 from shared.config import DaemonSettings
 from shared.errors import AuthError, DaemonLocked, ProtocolError, SettingsError, StudioError
 from shared.protocol import EVENT_TOPIC, ReplayGuard, Session, new_key, split_identities
@@ -181,13 +182,7 @@ class Server:
             "started": self.started,
         }
         path = homes.connection_file(self.home)
-        tmp = path.with_name(".daemon.json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, json.dumps(info, indent=2), mode=0o600)
 
     def wake(self) -> None:
         try:
@@ -351,4 +346,3 @@ def serve(config: DaemonSettings, home: Path) -> int:
         return 0
     finally:
         lock.release()
-

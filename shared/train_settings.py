@@ -11,6 +11,7 @@ from shared.errors import SettingsError
 from shared.settings import SettingsGroup, setting
 
 ADAPTER_TYPES = ("lora", "dora", "lokr", "loha")
+LYCORIS_TYPES = ("lokr", "loha")  # trained through LyCORIS; the others through PEFT
 ATTENTION_TARGETS = ("both", "self", "cross")
 TIMESTEP_MODES = ("model", "logit_normal", "discrete_turbo", "uniform")
 LOSS_WEIGHTINGS = ("none", "min_snr")
@@ -146,4 +147,9 @@ class TrainSettings(SettingsGroup):
 
     @property
     def is_lycoris(self) -> bool:
-        return self.adapter_type in ("lokr", "loha")
+        return adapter_family(self.adapter_type) == "lycoris"
+
+
+def adapter_family(adapter_type: str) -> str:
+    """"lycoris" (LoKr, LoHa) or "peft" (LoRA, DoRA): the library, file format and shape settings."""
+    return "lycoris" if adapter_type in LYCORIS_TYPES else "peft"
