@@ -220,7 +220,7 @@ class EventStream:
         self.client = client
         self.sock = client.connect(zmq.SUB, "event_port")
         self.sock.setsockopt(zmq.SUBSCRIBE, EVENT_TOPIC)
-        snapshot = client.status()
+        snapshot = client.status(metrics_limit=0)  # only its seq and session are needed here
         self.snapshot = snapshot
         self.daemon_session = snapshot["daemon_session"]
         self.last_seq = snapshot["last_seq"]
