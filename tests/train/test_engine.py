@@ -66,7 +66,8 @@ def test_epoch_remainder_is_flushed_as_its_own_step(fresh_model, samples, report
     steps = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     steps = [p for p in steps if "loss" in p]
     assert len(steps) == 6 and not any(p["skipped"] for p in steps)
-    assert all(p["samples_per_s"] > 0 for p in steps)
+    # Throughput counts each step's own samples: the remainder step has one, the others two.
+    assert [round(p["samples_per_s"] * p["step_time"], 6) for p in steps] == [2, 2, 1, 2, 2, 1]
 
 
 def test_batch_larger_than_the_dataset_fails_before_training(fresh_model, samples, reporter, tmp_path):
@@ -196,3 +197,12 @@ def test_save_now_writes_a_checkpoint_at_the_next_step(fresh_model, samples, tmp
 def test_compile_is_skipped_with_peft(fresh_model, samples, reporter, tmp_path):
     train(small_settings(epochs=1, compile=True), fresh_model(), samples, tmp_path, reporter)
     assert any("skipped" in note for note in reporter.of("train_preflight")[0]["notes"])
+
+
+def test_a_warm_up_longer_than_the_run_is_capped_at_the_run_length(fresh_model, samples, reporter, tmp_path):
+    settings = small_settings(scheduler="constant_with_warmup", warmup_steps=100, epochs=2)  # an 8-step run
+    train(settings, fresh_model(), samples, tmp_path, reporter)
+    used = [p["lr"] for p in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()) if "loss" in p]
+    assert used == pytest.approx([1e-3 * (k + 1) / 9 for k in range(8)])  # reaches 8/9 of the rate, not 8/101
+    notes = reporter.of("train_preflight")[0]["notes"]
+    assert any("warm-up" in note and "100" in note and "8 steps" in note for note in notes), notes

@@ -175,3 +175,27 @@ def test_epoch_numbers_count_finished_epochs_everywhere(fresh_model, samples, tm
     for done, message in reporter.messages:
         assert message in {f"step {done}, {n} of 2 epochs done" for n in (saved[done], closed.get(done))}
     assert reporter.messages[-1] == (8, "step 8, 2 of 2 epochs done")
+
+
+def test_final_is_never_missing_while_a_new_one_replaces_it(tmp_path, monkeypatch):
+    """A crash at any step of replacing final/ (here by best/) leaves a whole final/, old or new."""
+    from daemon.train.loop import write_final
+    from daemon.train.policies import BestTracker
+    from tests.crashes import every_crash
+
+    best = BestTracker(warmup_epochs=0, min_delta=0.0)
+    best.update(1, 0.5)
+
+    def setup():
+        for name, text in (("final", "old"), ("best", "new")):
+            (tmp_path / name).mkdir(exist_ok=True)
+            for file in ("adapter_config.json", "adapter_model.safetensors"):
+                (tmp_path / name / file).write_text(text)
+
+    def check():
+        final = tmp_path / "final"
+        texts = {(final / f).read_text() for f in ("adapter_config.json", "adapter_model.safetensors")}
+        assert texts in ({"old"}, {"new"})
+
+    every_crash(monkeypatch, setup, lambda: write_final(None, tmp_path, best, {}), check)
+    assert (tmp_path / "final" / "adapter_config.json").read_text() == "new"

@@ -24,6 +24,7 @@ from torch import nn
 from daemon.train.adapters import matching_modules
 from daemon.train.adapters.metadata import config_fields, header_metadata, write_training_info
 from shared.errors import TrainingError
+from shared.train_settings import LYCORIS_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def config_file(algo: str) -> str:
 class LycorisAdapter:
     def __init__(self, algo: str, linear_dim: int, linear_alpha: int, factor: int, decompose_both: bool,
                  use_tucker: bool, dropout: float, targets: list[str]) -> None:
-        if algo not in ("lokr", "loha"):
+        if algo not in LYCORIS_TYPES:
             raise TrainingError(f"LyCORIS algo must be lokr or loha, got {algo!r}")
         self.kind = algo
         self.config = {
@@ -69,7 +70,7 @@ class LycorisAdapter:
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
         """A saved LoKr/LoHa rebuilt from its config and loaded onto `decoder`."""
-        for algo in ("lokr", "loha"):
+        for algo in LYCORIS_TYPES:
             if (folder / config_file(algo)).is_file():
                 config = json.loads((folder / config_file(algo)).read_text())
                 break
