@@ -77,3 +77,11 @@ def _all_subclasses(cls: type) -> dict[str, type]:
         out[sub.__name__] = sub
         out.update(_all_subclasses(sub))
     return out
+
+
+class SampleError(StudioError):
+    """A clip cannot be sampled (no adapter there, out of memory...); the message says what to change."""
+
+
+class ExportError(StudioError):
+    """An adapter cannot be merged, exported or copied; the message names the file or folder."""
