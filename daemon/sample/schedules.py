@@ -10,6 +10,7 @@ to 0 is the official "x0 = x - v * t_last".
 """
 from __future__ import annotations
 
+from daemon.train.timesteps import TURBO_SCHEDULE
 from shared.errors import SettingsError
 
 TURBO_STEPS = 8
@@ -18,7 +19,7 @@ TURBO_SCHEDULES: dict[float, tuple[float, ...]] = {
     1.0: (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125),
     2.0: (1.0, 0.9333333333333333, 0.8571428571428571, 0.7692307692307693, 0.6666666666666666,
           0.5454545454545454, 0.4, 0.2222222222222222),
-    3.0: (1.0, 0.9545454545454546, 0.9, 0.8333333333333334, 0.75, 0.6428571428571429, 0.5, 0.3),
+    3.0: TURBO_SCHEDULE,  # the one training's discrete_turbo mode draws from
 }
 TURBO_DEFAULT_SHIFT = 3.0
 BASE_DEFAULT_STEPS = 30

@@ -8,7 +8,7 @@ from shared.train_settings import TrainSettings
 
 
 @job_kind("train", TrainSettings, "Train a LoRA / DoRA / LoKr / LoHa adapter on the DiT from a tensor folder.",
-          actions=("save_now",))
+          actions=("save_now", "sample_now"))
 def run_train_job(ctx: JobContext, settings: TrainSettings) -> dict:
     """Train; a stop request (or the daemon's SIGTERM / Ctrl-C) saves a resumable checkpoint first."""
     from daemon.train.run import run_training
