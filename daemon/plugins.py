@@ -16,6 +16,7 @@ PLUGIN_MODULES = [
     "daemon.train.job",
     "daemon.sample.job",
     "daemon.sample.commands",
+    "daemon.export.job",
 ]
 
 

@@ -80,7 +80,11 @@ def _all_subclasses(cls: type) -> dict[str, type]:
 
 
 class SampleError(StudioError):
-    """A clip cannot be sampled (no adapter there, out of memory...); the message says what to change."""
+    """A clip cannot be sampled (out of memory, a prompt missing...); the message says what to change."""
+
+
+class AdapterError(StudioError):
+    """An adapter folder is missing, incomplete or does not fit the model; the message names the folder."""
 
 
 class ExportError(StudioError):

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.errors import SampleError
+from shared.errors import AdapterError
 
 CONFIG_FILES = {"adapter_config.json": "peft", "lokr_config.json": "lokr", "loha_config.json": "loha"}
 
 
 def adapter_folder(path: str | Path) -> Path:
-    """The absolute adapter folder, or SampleError saying what is missing."""
+    """The absolute adapter folder, or AdapterError saying what is missing."""
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
-        raise SampleError(f"{folder}: no such adapter folder (give a run's final/, best/ or a checkpoint folder)")
+        raise AdapterError(f"{folder}: no such adapter folder (give a run's final/, best/ or a checkpoint folder)")
     if adapter_family(folder) is None:
-        raise SampleError(f"{folder}: no adapter here (expected adapter_config.json, lokr_config.json or "
+        raise AdapterError(f"{folder}: no adapter here (expected adapter_config.json, lokr_config.json or "
                           f"loha_config.json)")
     return folder
 
@@ -50,6 +50,17 @@ def run_of(folder: Path, runs_dir: Path) -> Path | None:
     except ValueError:
         return None
     return Path(runs_dir).resolve() / relative.parts[0] if len(relative.parts) > 1 else None
+
+
+def adapter_files(folder: Path) -> list[Path]:
+    """The files that make up the adapter (its config and weights; not a checkpoint's training state)."""
+    family = adapter_family(folder)
+    names = ("adapter_config.json", "adapter_model.safetensors") if family == "peft" else (
+        f"{family}_config.json", f"{family}_weights.safetensors")
+    missing = [name for name in names if not (folder / name).is_file()]
+    if family is None or missing:
+        raise AdapterError(f"{folder}: the adapter is incomplete (missing {', '.join(missing) or 'its config'})")
+    return [folder / name for name in names]
 
 
 def adapter_label(folder: Path, run_dir: Path | None) -> str:

@@ -14,7 +14,7 @@ from daemon.sample.adapter_files import adapter_config, adapter_folder, adapter_
 from daemon.sample.clips import SAMPLES_DIR
 from daemon.sample.conditions import ClipPrompt
 from daemon.sample.render import ClipRenderer, SamplingOptions
-from shared.errors import SampleError
+from shared.errors import AdapterError, SampleError
 from shared.sample_settings import GenerateSettings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def run_generate(ctx: JobContext, settings: GenerateSettings) -> dict:
             try:
                 adapter = load_adapter(decoder, info["adapter"])
             except Exception as err:
-                raise SampleError(f"{info['adapter']}: the adapter does not fit {manager.selected.name} "
+                raise AdapterError(f"{info['adapter']}: the adapter does not fit {manager.selected.name} "
                                   f"({type(err).__name__}: {err})") from None
         try:
             entries = renderer.render([prompt], settings.strengths, options, folder, adapter, info,

@@ -21,6 +21,7 @@ CLI_MODULES = [
     "shared.cli.dataset",
     "shared.cli.train",
     "shared.cli.sample",
+    "shared.cli.export",
 ]
 
 
