@@ -32,9 +32,8 @@ def run_merge(ctx: JobContext, settings: MergeSettings) -> dict:
     folder = adapter_folder(_required(settings.adapter, "merge.adapter"))
     base = _base_checkpoint(ctx, settings.checkpoint)
     run = run_of(folder, ctx.run_dir.parent)
-    name = settings.name or _slug(f"acestep-v15-merged-{run.name if run else folder.name}-"
-                                  f"{adapter_label(folder, run)}" + ("" if settings.strength == 1.0
-                                                                     else f"-s{settings.strength:g}"))
+    strength = "" if settings.strength == 1.0 else f"-s{settings.strength:g}"
+    name = settings.name or f"acestep-v15-merged-{_stem(folder, run)}{strength}"
     if "/" in name or name.startswith("."):
         raise ExportError(f"merge.name: {name!r} is not a folder name")
     target = Path(settings.output_dir).expanduser().resolve() if settings.output_dir else base.parent
@@ -47,7 +46,7 @@ def run_merge(ctx: JobContext, settings: MergeSettings) -> dict:
 def run_export(ctx: JobContext, settings: ExportSettings) -> dict:
     folder = adapter_folder(_required(settings.adapter, "export.adapter"))
     run = run_of(folder, ctx.run_dir.parent)
-    slug = _slug(f"{run.name if run else folder.name}_{adapter_label(folder, run)}")
+    slug = _stem(folder, run)
     exports = (run or ctx.run_dir) / EXPORTS_DIR
     if settings.format == "copy":
         target = Path(settings.output).expanduser().resolve() if settings.output else exports / slug
@@ -127,7 +126,9 @@ def _header(folder: Path) -> dict[str, str]:
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in keep.items() if v not in (None, "")}}
 
 
-def _slug(text: str) -> str:
+def _stem(folder: Path, run: Path | None) -> str:
+    """How outputs are named: `<run id>-final`, `<run id>-checkpoints-epoch_10`, or the folder's name."""
+    text = f"{run.name}-{adapter_label(folder, run)}" if run else folder.name
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
