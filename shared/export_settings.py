@@ -24,9 +24,9 @@ class MergeSettings(SettingsGroup):
                               minimum=0.0, maximum=MAX_STRENGTH)
     name: str = setting("", "Name of the new checkpoint folder; empty = acestep-v15-merged-<run>-<adapter>.",
                         section="Merge", label="Checkpoint name")
-    output_dir: str = setting("", "Folder the checkpoint is written into; empty = beside the base checkpoint "
-                              "(where its VAE and text encoder are, so it is listed and loads).",
-                              section="Merge", importance="advanced", label="Output folder")
+    checkpoints_dir: str = setting("", "Folder the checkpoint folder is created in; empty = beside the base "
+                                   "checkpoint (where its VAE and text encoder are, so it is listed and loads).",
+                                   section="Merge", importance="advanced", label="Checkpoints folder")
     checkpoint: str = setting("", "Base DiT checkpoint (name as listed by `models`); empty: the one selected in "
                               "the daemon.", section="Merge", importance="advanced")
 

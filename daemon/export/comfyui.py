@@ -24,7 +24,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from daemon.models.checkpoint_files import weight_files
-from daemon.sample.adapter_files import adapter_config, adapter_family, adapter_files
+from daemon.sample.adapter_files import adapter_config, adapter_files, saved_kind
 from shared.errors import ExportError
 
 LYCORIS_PREFIX = "lycoris"
@@ -34,7 +34,7 @@ _PEFT_KEY = re.compile(r"base_model\.model\.(?P<path>.+)\.lora_(?P<part>[AB])\.w
 def comfyui_tensors(folder: Path, key_prefix: str, checkpoint: Path | None) -> dict[str, torch.Tensor]:
     """The ComfyUI tensors of the adapter in `folder`; `checkpoint` (the base DiT) is needed for DoRA
     and for LyCORIS adapters under a dotted prefix."""
-    family = adapter_family(folder)
+    family = saved_kind(folder)
     config = adapter_config(folder)
     if family == "peft":
         if key_prefix == LYCORIS_PREFIX:

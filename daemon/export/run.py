@@ -18,7 +18,7 @@ from daemon.export.comfyui import LYCORIS_PREFIX, comfyui_tensors
 from daemon.export.merge import write_merged_checkpoint
 from daemon.jobs import JobContext
 from daemon.sample.adapter_files import (
-    adapter_config, adapter_family, adapter_files, adapter_folder, adapter_label, run_of,
+    adapter_config, adapter_files, adapter_folder, adapter_label, run_of, saved_kind,
 )
 from shared.errors import ExportError
 from shared.export_settings import ExportSettings, MergeSettings
@@ -36,7 +36,7 @@ def run_merge(ctx: JobContext, settings: MergeSettings) -> dict:
     name = settings.name or f"acestep-v15-merged-{_stem(folder, run)}{strength}"
     if "/" in name or name.startswith("."):
         raise ExportError(f"merge.name: {name!r} is not a folder name")
-    target = Path(settings.output_dir).expanduser().resolve() if settings.output_dir else base.parent
+    target = Path(settings.checkpoints_dir).expanduser().resolve() if settings.checkpoints_dir else base.parent
     ctx.log(f"merging {folder} into {base.name} at strength {settings.strength:g} as {target / name}")
     result = write_merged_checkpoint(base, folder, settings.strength, target / name,
                                      progress=lambda done, total, message: ctx.progress(done, total, message))
@@ -103,7 +103,7 @@ def write_new_safetensors(path: Path, tensors: dict, metadata: dict[str, str]) -
 
 def _needs_checkpoint(folder: Path, settings: ExportSettings) -> bool:
     """DoRA differences need the base weights; LyCORIS names under a dotted prefix its module names."""
-    if adapter_family(folder) == "peft":
+    if saved_kind(folder) == "peft":
         return bool(adapter_config(folder).get("use_dora"))
     return settings.key_prefix != LYCORIS_PREFIX
 

@@ -16,13 +16,13 @@ def adapter_folder(path: str | Path) -> Path:
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise AdapterError(f"{folder}: no such adapter folder (give a run's final/, best/ or a checkpoint folder)")
-    if adapter_family(folder) is None:
+    if saved_kind(folder) is None:
         raise AdapterError(f"{folder}: no adapter here (expected adapter_config.json, lokr_config.json or "
                           f"loha_config.json)")
     return folder
 
 
-def adapter_family(folder: Path) -> str | None:
+def saved_kind(folder: Path) -> str | None:
     """"peft", "lokr" or "loha" by the config file present, else None."""
     for name, family in CONFIG_FILES.items():
         if (folder / name).is_file():
@@ -54,7 +54,7 @@ def run_of(folder: Path, runs_dir: Path) -> Path | None:
 
 def adapter_files(folder: Path) -> list[Path]:
     """The files that make up the adapter (its config and weights; not a checkpoint's training state)."""
-    family = adapter_family(folder)
+    family = saved_kind(folder)
     names = ("adapter_config.json", "adapter_model.safetensors") if family == "peft" else (
         f"{family}_config.json", f"{family}_weights.safetensors")
     missing = [name for name in names if not (folder / name).is_file()]

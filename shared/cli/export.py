@@ -16,7 +16,7 @@ import os
 from shared.cli.sample import submit_and_print_files
 from shared.export_settings import ExportSettings, MergeSettings
 
-PATH_FIELDS = ("adapter", "output", "output_dir")
+PATH_FIELDS = ("adapter", "output", "checkpoints_dir")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

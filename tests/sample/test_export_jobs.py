@@ -49,7 +49,7 @@ def test_merge_job_writes_a_checkpoint_the_daemon_lists(daemon_proc, demo_root, 
                                                        capsys):
     root = checkpoint_root(dit_dir, tmp_path / "checkpoints")
     code, files, err = _cli(daemon_proc.home, capsys, "merge", "--adapter", str(lokr_folder), "--strength", "1.5",
-                            "--output-dir", str(root))
+                            "--checkpoints-dir", str(root))
     assert code == 0, err
     assert files == [str(root / "acestep-v15-merged-lokr-s1.5")]
     reply = daemon_proc.client.request("checkpoints", {"add_root": str(root)})
