@@ -137,9 +137,9 @@ class TrainSettings(SettingsGroup):
     sample_every_epochs: int | None = setting(None, "Render samples every N epochs and at the end; empty = the "
                                               "checkpoint interval, 0 = no samples.", section="Samples",
                                               minimum=0, label="Sample every N epochs")
-    sample_prompts: list[str] = setting([], "Captions to sample, one clip each per strength; empty = the first "
-                                        "training sample's caption (with its trigger word).", section="Samples",
-                                        label="Sample prompts")
+    sample_prompts: str = setting("", "Captions to sample, separated by | (captions hold commas), one clip each "
+                                  "per strength; empty = the first training sample's caption (with its trigger "
+                                  "word).", section="Samples", label="Sample prompts")
     sample_strengths: list[float] = clip_setting("strengths", default=[0.5, 1.0, 1.5], section="Samples",
                                                  label="Sample strengths")
     sample_seconds: float | None = clip_setting("seconds", default=None, section="Samples",

@@ -22,6 +22,7 @@ from shared.train_settings import TrainSettings
 log = logging.getLogger(__name__)
 
 SAMPLE_SECONDS_CAP = 30.0
+PROMPT_SEPARATOR = "|"  # captions are comma-separated tags, so several captions are split on |
 FRAMES_PER_SECOND = 25
 SAMPLING_MODELS = ("vae", "text_encoder", "encoder")
 
@@ -96,7 +97,8 @@ def training_prompts(settings: TrainSettings, first_sample: dict, trigger: dict)
     caption = str(meta.get("caption") or "")
     if word and word not in caption:
         caption = place_trigger(caption, word, position)
-    captions = settings.sample_prompts or [caption or word or "music"]
+    captions = [c.strip() for c in settings.sample_prompts.split(PROMPT_SEPARATOR) if c.strip()]
+    captions = captions or [caption or word or "music"]
     duration = meta.get("duration") or first_sample["target_latents"].shape[0] / FRAMES_PER_SECOND
     lyrics = "" if meta.get("is_instrumental") else str(meta.get("lyrics") or "")
     return [ClipPrompt(

@@ -83,7 +83,7 @@ def test_prompts_default_to_the_first_training_sample_capped_at_30_seconds():
     assert prompt.caption == "sks, warm lofi beat" and prompt.seconds == 30.0
     assert (prompt.lyrics, prompt.bpm, prompt.key, prompt.timesignature) == ("la la la", 90, "A minor", "4")
 
-    chosen = small_settings(sample_prompts=["sks, jazz trio", "sks, synthwave"], sample_seconds=12.0,
+    chosen = small_settings(sample_prompts="sks, jazz trio | sks, synthwave", sample_seconds=12.0,
                             sample_lyrics="", sample_bpm=120)
     prompts = training_prompts(chosen, {"target_latents": torch.zeros(100, 64)}, TRIGGER)
     assert [p.caption for p in prompts] == ["sks, jazz trio", "sks, synthwave"]
