@@ -195,13 +195,13 @@ class StudioClient:
 
     def run_samples(self, run: str) -> list[dict]:
         """A run's clips (sidecars with `audio` and `spectrogram` paths relative to the run folder)."""
-        return self.request("run_samples", {"run": run})["clips"]
+        return self.request("run_samples", {"run_id": run})["clips"]
 
     def run_file(self, run: str, path: str) -> bytes:
         """The bytes of a file inside a run folder (a clip, a spectrogram), fetched in chunks."""
         chunks, offset = [], 0
         while offset is not None:
-            reply = self.request("run_file", {"run": run, "path": path, "offset": offset})
+            reply = self.request("run_file", {"run_id": run, "path": path, "offset": offset})
             chunks.append(base64.b64decode(reply["data"]))
             offset = reply["next_offset"]
         return b"".join(chunks)

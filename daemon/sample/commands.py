@@ -1,9 +1,9 @@
 """Commands that hand a run's samples to clients that cannot read the daemon's disk (the dashboard
 may run on another machine):
 
-- `run_samples` {run} -> {run, clips: [...]}: every clip's sidecar (prompt, strength, epoch, group),
+- `run_samples` {run_id} -> {run_id, clips: [...]}: every clip's sidecar (prompt, strength, epoch, group),
   with `audio` and `spectrogram` relative to the run folder.
-- `run_file` {run, path, offset?} -> {data (base64), size, offset, next_offset}: a file's bytes, in
+- `run_file` {run_id, path, offset?} -> {data (base64), size, offset, next_offset}: a file's bytes, in
   chunks, only from inside that run's folder (no `..`, no link out of it).
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ CHUNK_BYTES = 4 * 1024 * 1024
 
 
 def run_folder(ctx: Any, content: dict) -> Path:
-    """The run folder named by `content.run` (a job id), or ProtocolError."""
-    run = content.get("run")
+    """The run folder named by `content.run_id` (a job id), or ProtocolError."""
+    run = content.get("run_id")
     if not isinstance(run, str) or not run or "/" in run or "\\" in run or run.startswith("."):
-        raise ProtocolError(f"content.run: expected a run id (a job id), got {run!r}")
+        raise ProtocolError(f"content.run_id: expected a run id (a job id), got {run!r}")
     folder = Path(ctx.jobs.runs_dir) / run
     if not folder.is_dir():
         raise ProtocolError(f"no run {run!r} in {ctx.jobs.runs_dir}")
@@ -46,7 +46,7 @@ def file_in_run(run_dir: Path, relative: Any) -> Path:
 @command("run_samples")
 def run_samples(ctx: Any, content: dict) -> dict:
     folder = run_folder(ctx, content)
-    return {"run": folder.name, "clips": list_clips(folder)}
+    return {"run_id": folder.name, "clips": list_clips(folder)}
 
 
 @command("run_file")
