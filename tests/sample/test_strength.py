@@ -66,3 +66,25 @@ def test_clips_at_strength_zero_sound_like_the_base_and_the_others_differ(demo_m
     assert base["strength"] is None and sorted(audio) == list(STRENGTHS)
     _assert_strengths_apply(audio, read_audio(tmp_path / "base" / base["audio"]))
     assert [e["strength"] for e in events.of("sample_written")] == [None, *STRENGTHS]
+
+
+def test_with_offloading_the_sampling_models_go_back_after_each_clip(demo_root, tmp_path):
+    """SV-2 trap (device mismatch after offloading): with offloading on, each model is brought to the
+    device for its step and put back after; a second clip works the same."""
+    from daemon.models.manager import ModelManager
+    from shared.config import DaemonSettings
+
+    config = DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], demo_root="", offload=True)
+    manager = ModelManager(config, home=tmp_path)
+    manager.select("acestep-v15-demo")
+    try:
+        renderer = ClipRenderer(manager, Events())
+        for seed in (1, 2):
+            renderer.render([PROMPT], [1.0], SamplingOptions(seed=seed, format="wav"), tmp_path / f"s{seed}")
+            components = manager.snapshot()["components"]
+            assert components["vae"]["offloaded"] == ["vae"]
+            assert components["text_encoder"]["offloaded"] == ["text_encoder"]
+            assert "encoder" in components["dit"]["offloaded"]
+            assert components["dit"]["placement"]["encoder"] == "cpu"
+    finally:
+        manager.close()
