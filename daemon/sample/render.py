@@ -27,7 +27,7 @@ from daemon.sample.audio_out import decode_latents
 from daemon.sample.clips import clip_stem, write_clip
 from daemon.sample.conditions import ClipPrompt, build_condition
 from daemon.sample.denoise import denoise, initial_noise
-from daemon.sample.schedules import timesteps_for
+from daemon.sample.schedules import effective_shift, timesteps_for
 from shared.errors import SampleError
 from shared.sample_settings import ClipSettings
 
@@ -117,7 +117,7 @@ class ClipRenderer:
         run = _Pass(decoder, adapter, self.manager.get("dit").null_condition_emb, timesteps,
                     1.0 if checkpoint.is_turbo else options.guidance, Path(folder), options.format)
         levels: list[float | None] = list(strengths) if adapter is not None else [None]
-        steps = len(timesteps) - 1
+        steps, shift = len(timesteps) - 1, effective_shift(checkpoint.is_turbo, options.shift)
         total = len(prompts) * len(levels) * steps
         entries = []
         with preserve_rng(), inference_mode_of(decoder, adapter):
@@ -127,7 +127,7 @@ class ClipRenderer:
                 for position, strength in enumerate(levels):
                     base = (index * len(levels) + position) * steps
                     meta = {**(info or {}), **prompt.to_dict(), "prompt_index": index, "strength": strength,
-                            "seed": options.seed, "steps": steps, "guidance": run.guidance, "shift": options.shift,
+                            "seed": options.seed, "steps": steps, "guidance": run.guidance, "shift": shift,
                             "timesteps": timesteps, "checkpoint": checkpoint.name}
                     entry = self._one_clip(run, strength, condition, noise, meta,
                                            lambda done, _n, base=base: on_step and on_step(base + done, total))

@@ -52,6 +52,13 @@ def base_timesteps(steps: int = 0, shift: float | None = None) -> list[float]:
     return [warp(1.0 - i / steps, shift) for i in range(steps)] + [0.0]
 
 
+def effective_shift(is_turbo: bool, shift: float | None) -> float:
+    """The shift a schedule uses: as set, else the kind's default."""
+    if shift is not None:
+        return float(shift)
+    return TURBO_DEFAULT_SHIFT if is_turbo else BASE_DEFAULT_SHIFT
+
+
 def timesteps_for(is_turbo: bool, steps: int = 0, shift: float | None = None) -> list[float]:
     """The schedule for a checkpoint kind, `steps` and `shift` (0 / None: the kind's defaults)."""
     return turbo_timesteps(shift, steps) if is_turbo else base_timesteps(steps, shift)
