@@ -14,6 +14,9 @@ PLUGIN_MODULES = [
     "daemon.preprocess.job",
     "daemon.dataset_jobs",
     "daemon.train.job",
+    "daemon.sample.job",
+    "daemon.sample.commands",
+    "daemon.export.job",
 ]
 
 

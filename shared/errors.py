@@ -80,3 +80,15 @@ def _all_subclasses(cls: type) -> dict[str, type]:
         out[sub.__name__] = sub
         out.update(_all_subclasses(sub))
     return out
+
+
+class SampleError(StudioError):
+    """A clip cannot be sampled (out of memory, a prompt missing...); the message says what to change."""
+
+
+class AdapterError(StudioError):
+    """An adapter folder is missing, incomplete or does not fit the model; the message names the folder."""
+
+
+class ExportError(StudioError):
+    """An adapter cannot be merged, exported or copied; the message names the file or folder."""

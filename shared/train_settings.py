@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import SettingsError
+from shared.sample_settings import check_strengths, clip_setting
 from shared.settings import SettingsGroup, setting
 
 ADAPTER_TYPES = ("lora", "dora", "lokr", "loha")
@@ -133,6 +134,39 @@ class TrainSettings(SettingsGroup):
                             "are always skipped).", section="Checkpoints", importance="advanced",
                             minimum=0)
 
+    # -- samples during training (declared with `generate`'s, shared/sample_settings.py) ---------
+    sample_every_epochs: int | None = setting(None, "Render samples every N epochs and at the end; empty = the "
+                                              "checkpoint interval, 0 = no samples.", section="Samples",
+                                              minimum=0, label="Sample every N epochs")
+    sample_prompts: str = setting("", "Captions to sample, separated by | (captions hold commas), one clip each "
+                                  "per strength; empty = the first training sample's caption (with its trigger "
+                                  "word).", section="Samples", label="Sample prompts")
+    sample_strengths: list[float] = clip_setting("strengths", default=[0.5, 1.0, 1.5], section="Samples",
+                                                 label="Sample strengths")
+    sample_seconds: float | None = clip_setting("seconds", default=None, section="Samples",
+                                                help="Length of each sample; empty = the first training sample's "
+                                                "duration, at most 30 s.", label="Sample duration (seconds)")
+    sample_seed: int = clip_setting("seed", section="Samples", importance="advanced", label="Sample seed")
+    sample_lyrics: str | None = clip_setting("lyrics", default=None, section="Samples", importance="advanced",
+                                             help="Lyrics of the samples; empty = the first training sample's.",
+                                             label="Sample lyrics")
+    sample_bpm: int | None = clip_setting("bpm", section="Samples", importance="advanced", label="Sample BPM",
+                                          help="Tempo of the samples; empty = the first training sample's.")
+    sample_key: str | None = clip_setting("key", default=None, section="Samples", importance="advanced",
+                                          help="Key of the samples; empty = the first training sample's.",
+                                          label="Sample key")
+    sample_timesignature: str | None = clip_setting(
+        "timesignature", default=None, section="Samples", importance="advanced", label="Sample time signature",
+        help="Time signature of the samples; empty = the first training sample's.")
+    sample_language: str | None = clip_setting("language", default=None, section="Samples", importance="advanced",
+                                               help="Lyrics language of the samples; empty = the first training "
+                                               "sample's.", label="Sample language")
+    sample_steps: int = clip_setting("steps", section="Samples", importance="expert", label="Sample steps")
+    sample_guidance: float = clip_setting("guidance", section="Samples", importance="expert",
+                                          label="Sample guidance")
+    sample_shift: float | None = clip_setting("shift", section="Samples", importance="expert", label="Sample shift")
+    sample_format: str = clip_setting("format", section="Samples", importance="expert", label="Sample format")
+
     # -- resume ------------------------------------------------------------------------
     resume_from: str | None = setting(None, "Checkpoint folder to resume from (checkpoints/epoch_N).",
                                       section="Resume")
@@ -140,6 +174,7 @@ class TrainSettings(SettingsGroup):
                                   "checkpoint's.", section="Resume", importance="advanced")
 
     def validate(self) -> None:
+        check_strengths(self.sample_strengths, "train.sample_strengths")
         if self.optimizer == "prodigy" and self.learning_rate < 0.1:
             raise SettingsError(
                 f"train.learning_rate: Prodigy adapts the step size itself and expects 1.0, got "

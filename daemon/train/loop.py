@@ -114,6 +114,7 @@ class Run:
     trainable: int
     lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
+    sample_hook: Any = None  # samples while training (daemon/sample/during_training.py), or None
 
     def draw(self, batch: batching.Batch) -> Draws:
         return Draws.sample(batch, self.sampler, self.settings.cfg_dropout)
@@ -121,15 +122,16 @@ class Run:
 
 def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: str | Path,
           reporter: Reporter, should_stop: Callable[[int], bool] | None = None,
-          info: dict | None = None, keep_adapter: bool = False) -> dict:
+          info: dict | None = None, keep_adapter: bool = False, sample_hook: Any = None) -> dict:
     """Train an adapter on the decoder; returns a summary. Stops gracefully (saving first) when
     `should_stop(step)` turns true; raises TrainingError when it cannot start or go on.
+    `sample_hook` (a TrainingSamples) renders samples after steps, epochs and at the end.
 
     The decoder is given back as it was (adapter removed, flags restored) unless `keep_adapter`."""
     undo: list[Callable[[], None]] = []
     try:
         return _train(settings, model, samples, Path(run_dir), reporter,
-                      should_stop or (lambda _step: False), dict(info or {}), undo)
+                      should_stop or (lambda _step: False), dict(info or {}), undo, sample_hook)
     finally:
         if not keep_adapter:
             for step in reversed(undo):
@@ -138,8 +140,9 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
 
 def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
-           undo: list[Callable[[], None]]) -> dict:
+           undo: list[Callable[[], None]], sample_hook: Any = None) -> dict:
     run = set_up(settings, model, samples, run_dir, reporter, info, undo)
+    run.sample_hook = sample_hook
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
@@ -161,6 +164,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                 if outcome == "completed" and progress.epoch < settings.epochs and should_stop(progress.global_step):
                     outcome = "stopped"
         final = write_outputs(run, outcome)
+        if run.sample_hook:
+            run.sample_hook.at_end(run, outcome)
     finally:
         run.meter.close()
     return finish(run, outcome, final)
@@ -298,6 +303,8 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
                             f"{run.last_saved}.")
     if rules.schedule.due_after_step(progress.global_step) or run.reporter.take_action("save_now"):
         save(run, f"step_{progress.global_step}")
+    if run.sample_hook:
+        run.sample_hook.after_step(run)
 
 
 # -- end of an epoch: validation, best model, early stopping, scheduled checkpoint -------------
@@ -326,6 +333,8 @@ def close_epoch(run: Run) -> str:
         outcome = "early_stop"
     if rules.schedule.due_after_epoch(progress.epoch):
         save(run, f"epoch_{progress.epoch}")
+    if run.sample_hook:
+        run.sample_hook.after_epoch(run)
     return outcome
 
 

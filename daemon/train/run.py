@@ -9,6 +9,7 @@ from typing import Any
 
 from daemon.jobs import JobContext
 from daemon.preprocess.tensor_folder import TensorFolder, check_fingerprint, open_tensor_folder
+from daemon.sample.during_training import TrainingSamples
 from daemon.train.batching import FolderSamples
 from daemon.train.loop import train
 from shared.errors import TrainingError
@@ -38,9 +39,10 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
         "fingerprint_match": matched if matched else "unknown (legacy folder without a fingerprint)",
         **trigger_info(folder),
     }
+    samples = TrainingSamples(settings, manager, info)  # every N epochs, sample now, at the end
     with manager.use("decoder"):  # held while training: no unload or checkpoint switch meanwhile
         return train(settings, model, FolderSamples(folder), ctx.run_dir, ctx,
-                     should_stop=lambda _step: ctx.stop_requested, info=info)
+                     should_stop=lambda _step: ctx.stop_requested, info=info, sample_hook=samples)
 
 
 def trigger_info(folder: TensorFolder) -> dict:

@@ -21,6 +21,8 @@ CLI_MODULES = [
     "shared.cli.preprocess",
     "shared.cli.dataset",
     "shared.cli.train",
+    "shared.cli.sample",
+    "shared.cli.export",
 ]
 
 

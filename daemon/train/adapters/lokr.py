@@ -155,5 +155,25 @@ class LycorisAdapter:
             self.network.restore()
             self.network = None
 
+    def merge(self, strength: float) -> None:
+        """W + the weight difference each module plays at `strength`, then the modules' own forward back.
+
+        The difference is measured through the module's forward on an identity input, so the merged
+        weights are exactly what the adapter plays at run time (LyCORIS's own merge_to scales LoKr by
+        alpha / dim twice in the installed version: merged models would play at double strength)."""
+        network = self._net()
+        network.set_multiplier(strength)
+        network.eval()
+        deltas = []
+        with torch.no_grad():
+            for module in network.loras:
+                target = module.org_module[0]
+                probe = torch.eye(target.in_features, dtype=target.weight.dtype, device=target.weight.device)
+                deltas.append((target, (target(probe) - module.org_forward(probe)).T))
+            network.restore()
+            for target, delta in deltas:
+                target.weight += delta
+        self.network = None
+
     def set_strength(self, strength: float) -> None:
         self._net().set_multiplier(strength)
