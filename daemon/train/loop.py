@@ -22,12 +22,13 @@ import torch
 
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
+from daemon.train.compile import prepare_compile
 from daemon.train.losses import per_sample_loss, weighted_loss
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
-    memory_estimate_mb, model_device, model_dtype, seed_everything,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, memory_estimate_mb,
+    model_device, model_dtype, seed_everything,
 )
 from daemon.train.state import (
     check_resume_settings, read_checkpoint, restore_rng, save_checkpoint, unflatten_optimizer,
@@ -171,7 +172,6 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     notes: list[str] = []
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(decoder))
-    decoder = maybe_compile(decoder, settings, device, notes)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
     config = getattr(model, "config", None)
     sampler = TimestepSampler(settings.timestep_mode, getattr(config, "timestep_mu", -0.4),
@@ -180,6 +180,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
     steps_per_epoch, total_steps = plan_steps(len(train_idx), settings)
     scheduler = build_scheduler(settings, optimizer, total_steps)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
     rules = Policies(settings)
     progress = Progress()
     metadata = adapter_metadata(settings, info)
@@ -205,7 +206,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     reporter.event("train_preflight", **preflight)
     write_json_atomic(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
 
-    module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
+    module, optimizer = fabric.setup(AdapterHost(compilation.decoder, adapter.own_modules()), optimizer)
     module.train()
     meter = MetricsLogger(run_dir, reporter, total_steps, device)
     scaled_fp16 = precision == "16-mixed"
@@ -234,11 +235,12 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                     continue  # done before the resume
                 started = time.perf_counter()
                 group_samples = sum(len(batches[i]) for i in group)
-                micro_batches = (batching.load_batch(samples, batches[i], settings.crop_frames).to(device, dtype)
-                                 for i in group)
-                loss_sum = accumulate_gradients(
-                    fabric, module, micro_batches, len(group), group_samples,
-                    lambda b: Draws.sample(b, sampler, settings.cfg_dropout), null_condition_emb, dtype, settings)
+                # Run at once, inside this iteration; run again eagerly if the compiled step fails.
+                loss_sum = compilation.run_step(lambda: accumulate_gradients(
+                    fabric, module, (batching.load_batch(samples, batches[i], settings.crop_frames)  # noqa: B023
+                                     .to(device, dtype) for i in group), len(group), group_samples,  # noqa: B023
+                    lambda b: Draws.sample(b, sampler, settings.cfg_dropout), null_condition_emb, dtype, settings),
+                    reset=lambda: optimizer.zero_grad(set_to_none=True))
                 grad_norm = fabric.clip_gradients(module, optimizer, max_norm=settings.max_grad_norm or math.inf,
                                                   error_if_nonfinite=False)
                 loss = float(loss_sum) / group_samples

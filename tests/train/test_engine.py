@@ -199,8 +199,3 @@ def test_save_now_writes_a_checkpoint_at_the_next_step(fresh_model, samples, tmp
     train(small_settings(epochs=1), fresh_model(), samples, tmp_path, reporter)
     assert (tmp_path / "checkpoints" / "step_1" / "training_state.json").is_file()
     assert reporter.of("checkpoint_saved")[0]["step"] == 1
-
-
-def test_compile_is_skipped_with_peft(fresh_model, samples, reporter, tmp_path):
-    train(small_settings(epochs=1, compile=True), fresh_model(), samples, tmp_path, reporter)
-    assert any("skipped" in note for note in reporter.of("train_preflight")[0]["notes"])
