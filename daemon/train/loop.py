@@ -243,13 +243,15 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                     reset=lambda: optimizer.zero_grad(set_to_none=True))
                 grad_norm = fabric.clip_gradients(module, optimizer, max_norm=settings.max_grad_norm or math.inf,
                                                   error_if_nonfinite=False)
-                loss = float(loss_sum) / group_samples
+                # One device sync per step for both numbers (each float() of a CUDA tensor waits).
+                loss_total, grad_value = torch.stack([loss_sum.float(), grad_norm.float()]).tolist()
+                loss = loss_total / group_samples
                 # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps
                 # and lowers its scale itself, so only a non-finite loss counts as bad there.
-                grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+                grads_ok = scaled_fp16 or math.isfinite(grad_value)
                 verdict = rules.nan.observe(math.isfinite(loss) and grads_ok,
                                             step=progress.global_step, epoch=progress.epoch,
-                                            detail=f"loss {loss}, grad norm {float(grad_norm)}")
+                                            detail=f"loss {loss}, grad norm {grad_value}")
                 if verdict == "ok" or scaled_fp16:
                     optimizer.step()
                 if verdict == "ok":
@@ -261,7 +263,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                 progress.global_step += 1
                 progress.batch_in_epoch = group.stop
                 meter.step(step=progress.global_step, epoch=progress.epoch + 1, loss=loss,
-                           lr=scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
+                           lr=scheduler.get_last_lr()[0], grad_norm=grad_value,
                            step_time=time.perf_counter() - started, samples=group_samples,
                            skipped=verdict != "ok")
                 if verdict == "halt":
