@@ -169,7 +169,7 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     undo.append(adapter.remove)
     adapter.to(device, adapter_dtype(precision))
     trainable = check_placement(adapter, device, adapter_dtype(precision))
-    notes: list[str] = []
+    notes: list[str] = list(getattr(adapter, "notes", []))  # e.g. LoKr's "full matrix mode", in words
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(decoder))
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
