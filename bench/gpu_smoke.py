@@ -143,7 +143,7 @@ def main() -> int:
                 lambda: load_demo(tmp_path / "ckpt", device, torch.bfloat16), samples, tmp_path, device), True),
             "compile fallback": (lambda: check_fallback(
                 lambda: load_demo(tmp_path / "ckpt", device, torch.float32), samples, tmp_path), False),
-            "compile (Inductor)": (lambda: check_real_compile(
+            "compile (Inductor)": (lambda: check_real_compile(  # minutes of C++ code generation on a CPU
                 lambda: load_demo(tmp_path / "ckpt", device, torch.bfloat16), samples, tmp_path), True),
         }
         for name, (check, cuda_only) in checks.items():

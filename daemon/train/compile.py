@@ -141,6 +141,8 @@ class Compilation:
         self.reporter = reporter
         self.steps = 0
         self.fallbacks: list[str] = []
+        # The counters are per process: report this run's share.
+        self._cache_before = _cache_counts() if isinstance(decoder, CompiledDecoder) else (0, 0)
 
     @property
     def active(self) -> bool:
@@ -180,17 +182,16 @@ class Compilation:
         then = ("compiling with static shapes instead (one graph per clip and condition length)"
                 if stage == "static" else "training goes on without it (eager)")
         message = f"torch.compile with {failed} shapes failed ({reason}); {then}"
-        log.warning("%s", message, exc_info=err)
+        log.warning("%s", message)
+        log.debug("the compile failure", exc_info=err)
         if self.reporter is not None:
             self.reporter.event("compile_fallback", level="warning", message=message, stage=stage,
                                 step=self.steps)
 
     def _report_ready(self, seconds: float) -> None:
-        from torch._dynamo.utils import counters
-
-        cache = counters["inductor"]
-        data = {"first_step_seconds": round(seconds, 2), "cache_hits": int(cache["fxgraph_cache_hit"]),
-                "cache_misses": int(cache["fxgraph_cache_miss"]), "shapes": self.decoder.stage}
+        hits, misses = (now - before for now, before in zip(_cache_counts(), self._cache_before))
+        data = {"first_step_seconds": round(seconds, 2), "cache_hits": hits, "cache_misses": misses,
+                "shapes": self.decoder.stage}
         log.info("compiled training step ready: %s", data)
         if self.reporter is not None:
             self.reporter.event("compile_ready", **data)
@@ -204,6 +205,12 @@ def prepare_compile(decoder: nn.Module, settings: TrainSettings, device: torch.d
     notes.append(note)
     if not enabled:
         return Compilation(decoder, reporter)
+    import torch._dynamo
+
+    # Each run wraps new adapter modules: without a reset, every run in this long-lived daemon adds a
+    # cache entry to the decoder's forward until dynamo's recompile limit silently stops compiling.
+    # The Inductor cache on disk keeps the next compile short.
+    torch._dynamo.reset()
     try:
         wrapped = CompiledDecoder(decoder)
     except Exception as err:  # an unsupported platform can refuse at once
@@ -211,6 +218,13 @@ def prepare_compile(decoder: nn.Module, settings: TrainSettings, device: torch.d
         log.warning("torch.compile unavailable: %s", err)
         return Compilation(decoder, reporter)
     return Compilation(wrapped, reporter)
+
+
+def _cache_counts() -> tuple[int, int]:
+    """Inductor's FX graph cache (hits, misses) in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["fxgraph_cache_hit"]), int(counters["inductor"]["fxgraph_cache_miss"])
 
 
 def _rng_state() -> tuple[torch.Tensor, list[torch.Tensor] | None]:
