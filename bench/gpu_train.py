@@ -201,28 +201,27 @@ def hand_run(model: BenchModel, samples: list[dict], changes: dict, size: Size) 
 
 def plan(tiny: bool) -> list[Config]:
     """Configs in priority order: what a short budget skips comes last."""
-    e = 0 if tiny else 8  # eager seconds per config on an H200, setup and 13 steps
-    bs4 = {"batch_size": 4}
-    gc_on = {"gradient_checkpointing": True}
+    e = 0 if tiny else 8  # eager seconds per config on an H200: setup and 13 steps
     c = 15 if tiny else COMPILE_ESTIMATE_S
-    on = {"compile": "on"}
+    bs4, gc_on, on, off = {"batch_size": 4}, {"gradient_checkpointing": True}, {"compile": "on"}, {"compile": "off"}
     return [
         Config("hand loop, LoRA, bs 1", "hand", LORA, e),
-        Config("engine, LoRA, bs 1", "engine", {**LORA, "compile": "off"}, e),
-        Config("hand loop, LoRA, bs 4", "hand", {**LORA, **bs4}, e),
-        Config("engine, LoRA, bs 4", "engine", {**LORA, **bs4, "compile": "off"}, e),
-        Config("engine, LoRA, bs 1, checkpointing", "engine", {**LORA, **gc_on, "compile": "off"}, e),
-        Config("engine, LoRA, bs 1, 8-bit AdamW", "engine", {**LORA, "optimizer": "adamw8bit", "compile": "off"}, e),
-        Config("engine, LoRA, bs 1, checkpointing, 8-bit AdamW", "engine",
-               {**LORA, **gc_on, "optimizer": "adamw8bit", "compile": "off"}, e),
-        Config("engine, LoKr f8 d64, bs 1", "engine", {**LOKR, "compile": "off"}, e),
-        Config("engine, LoKr f-1 d64 (old default), bs 1", "engine", {**LOKR_OLD, "compile": "off"}, e),
+        Config("engine, LoRA, bs 1", "engine", {**LORA, **off}, e),
         Config("engine, LoRA, bs 1, compiled", "engine", {**LORA, **on}, c),
+        Config("engine, LoRA, bs 4", "engine", {**LORA, **bs4, **off}, e),
+        Config("engine, LoRA, bs 1, checkpointing", "engine", {**LORA, **gc_on, **off}, e),
+        Config("engine, LoRA, bs 1, 8-bit AdamW", "engine", {**LORA, "optimizer": "adamw8bit", **off}, e),
+        Config("engine, LoKr f8 d64, bs 1", "engine", {**LOKR, **off}, e),
         Config("engine, LoRA, bs 1, compiled, 2nd run (cache)", "engine", {**LORA, **on}, c / 3),
+        Config("preprocessing (gpu_preprocess.md)", "preprocess", {}, 0 if tiny else 70),
         Config("engine, LoKr f8 d64, bs 1, compiled", "engine", {**LOKR, **on}, c),
         Config("engine, LoRA, bs 1, checkpointing, compiled", "engine", {**LORA, **gc_on, **on}, c),
+        Config("hand loop, LoRA, bs 4", "hand", {**LORA, **bs4}, e),
+        Config("engine, LoRA, bs 1, checkpointing, 8-bit AdamW", "engine",
+               {**LORA, **gc_on, "optimizer": "adamw8bit", **off}, e),
+        Config("engine, LoKr f-1 d64 (old default), bs 1", "engine", {**LOKR_OLD, **off}, e),
         Config("engine, LoRA, bs 4, compiled", "engine", {**LORA, **bs4, **on}, c),
-        Config("engine, LoKr f8 d64, bs 1, LyCORIS auto kernels", "engine", {**LOKR, "compile": "off"}, 6 * e,
+        Config("engine, LoKr f8 d64, bs 1, LyCORIS auto kernels", "engine", {**LOKR, **off}, 6 * e,
                env={"LYCORIS_KERNEL_BACKEND": "auto"}),
     ]
 
@@ -280,13 +279,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder for gpu_train.json/.md and gpu_preprocess.json/.md")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes on the CPU (tries the script)")
-    parser.add_argument("--budget", type=float, help="seconds for everything (default 280; tiny 100)")
+    parser.add_argument("--budget", type=float, help="seconds for everything (default 300; tiny 100)")
     parser.add_argument("--steps", type=int, help="measured steps per config (default 10; tiny 3)")
     parser.add_argument("--no-preprocess", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    deadline = started + (args.budget or (100 if args.tiny else 280))
+    deadline = started + (args.budget or (100 if args.tiny else 300))
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     size = Size(frames=48 if args.tiny else 1500, condition=12 if args.tiny else 600, warmup=2 if args.tiny else 3,
@@ -306,11 +305,13 @@ def main() -> int:
     print(f"{meta['title']}: decoder {weights_gib:.2f} GiB, {size.frames} frames, condition {size.condition}, "
           f"budget {deadline - started:.0f} s\n" + " | ".join(Table.COLUMNS), flush=True)
     samples = make_samples(model, size)
-    configs = plan(args.tiny)
-    preprocess_at = 9  # preprocessing runs after the eager configs, before the compiled ones
-    for index, cfg in enumerate(configs):
-        if index == preprocess_at and not args.no_preprocess:
-            run_preprocess(out, args.tiny, deadline)
+    for cfg in plan(args.tiny):
+        if cfg.loop == "preprocess":
+            if args.no_preprocess or time.monotonic() + cfg.estimate_s > deadline:
+                print("preprocessing skipped (--no-preprocess or the time budget)", flush=True)
+            else:
+                run_preprocess(out, args.tiny, deadline)
+            continue
         if time.monotonic() + cfg.estimate_s > deadline:
             table.add({"config": cfg.name, "note": f"skipped: {deadline - time.monotonic():.0f} s of the budget "
                                                    f"left, about {cfg.estimate_s:.0f} s needed"})
