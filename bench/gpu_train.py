@@ -207,13 +207,13 @@ def plan(tiny: bool) -> list[Config]:
     return [
         Config("hand loop, LoRA, bs 1", "hand", LORA, e),
         Config("engine, LoRA, bs 1", "engine", {**LORA, **off}, e),
-        Config("engine, LoRA, bs 1, compiled", "engine", {**LORA, **on}, c),
         Config("engine, LoRA, bs 4", "engine", {**LORA, **bs4, **off}, e),
         Config("engine, LoRA, bs 1, checkpointing", "engine", {**LORA, **gc_on, **off}, e),
         Config("engine, LoRA, bs 1, 8-bit AdamW", "engine", {**LORA, "optimizer": "adamw8bit", **off}, e),
         Config("engine, LoKr f8 d64, bs 1", "engine", {**LOKR, **off}, e),
+        Config("engine, LoRA, bs 1, compiled", "engine", {**LORA, **on}, c),
+        Config("preprocessing (gpu_preprocess.md)", "preprocess", {}, 0 if tiny else 60),
         Config("engine, LoRA, bs 1, compiled, 2nd run (cache)", "engine", {**LORA, **on}, c / 3),
-        Config("preprocessing (gpu_preprocess.md)", "preprocess", {}, 0 if tiny else 70),
         Config("engine, LoKr f8 d64, bs 1, compiled", "engine", {**LOKR, **on}, c),
         Config("engine, LoRA, bs 1, checkpointing, compiled", "engine", {**LORA, **gc_on, **on}, c),
         Config("hand loop, LoRA, bs 4", "hand", {**LORA, **bs4}, e),
@@ -279,13 +279,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder for gpu_train.json/.md and gpu_preprocess.json/.md")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes on the CPU (tries the script)")
-    parser.add_argument("--budget", type=float, help="seconds for everything (default 300; tiny 100)")
+    parser.add_argument("--budget", type=float, help="seconds for everything (default 330; tiny 100)")
     parser.add_argument("--steps", type=int, help="measured steps per config (default 10; tiny 3)")
     parser.add_argument("--no-preprocess", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
-    deadline = started + (args.budget or (100 if args.tiny else 300))
+    deadline = started + (args.budget or (100 if args.tiny else 330))
     device = torch.device("cuda" if torch.cuda.is_available() and not args.tiny else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     size = Size(frames=48 if args.tiny else 1500, condition=12 if args.tiny else 600, warmup=2 if args.tiny else 3,
