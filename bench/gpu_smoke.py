@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """GPU-only paths of the studio that CPU tests cannot reach, checked on the demo model (issue 14):
 
-1. bf16-true: train, stop at a checkpoint, resume, and end where the uninterrupted run ends;
+1. bf16-true: a float32 decoder comes back exactly as it was, on its device (the restore); and a
+   run stopped at a checkpoint and resumed ends where the uninterrupted run ends;
 2. 8-bit AdamW: runs through the engine, and its state is 8-bit;
 3. compile fallback: a compile that fails on purpose steps down to eager, the run completes.
 
@@ -81,6 +82,20 @@ def check_bf16_resume(model_fn, samples, tmp: Path) -> str:
     return f"resumed run ends at loss {resumed['last_loss']:.5f} = uninterrupted {whole['last_loss']:.5f}"
 
 
+def check_bf16_restore(model_fn, samples, tmp: Path) -> str:
+    model = model_fn()
+    before = {n: p.detach().clone() for n, p in model.decoder.state_dict().items()}
+    result = train(TrainSettings.from_dict({**BASE, "precision": "bf16-true", "epochs": 1, "save_every_epochs": 0}),
+                   model, samples, tmp / "restore", Events())
+    after = model.decoder.state_dict()
+    changed = [n for n, t in before.items() if after[n].dtype != t.dtype or after[n].device != t.device
+               or not torch.equal(after[n], t)]
+    if changed:
+        raise AssertionError(f"{len(changed)} decoder tensors not restored, e.g. {changed[:3]}")
+    return f"{len(before)} decoder tensors back in float32 on {next(iter(after.values())).device}, " \
+           f"bit-exact; run loss {result['last_loss']:.4f}"
+
+
 def check_adamw8bit(model_fn, samples, tmp: Path, device: torch.device) -> str:
     result, _ = run(model_fn, samples, tmp / "8bit", optimizer="adamw8bit", epochs=1, save_every_epochs=0)
     import bitsandbytes as bnb
@@ -125,6 +140,8 @@ def main() -> int:
         samples = synthetic_samples(load_demo(tmp_path / "ckpt", torch.device("cpu"), torch.float32),
                                     [24, 31, 40, 24, 36, 29, 40, 32])
         checks = {
+            "bf16-true restore": (lambda: check_bf16_restore(
+                lambda: load_demo(tmp_path / "ckpt", device, torch.float32), samples, tmp_path), True),
             "bf16-true resume": (lambda: check_bf16_resume(
                 lambda: load_demo(tmp_path / "ckpt", device, torch.bfloat16), samples, tmp_path), True),
             "8-bit AdamW": (lambda: check_adamw8bit(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.errors import SettingsError
-from shared.train_settings import TrainSettings
+from shared.train_settings import TrainSettings, adapter_family
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 ENV_PRESETS_DIR = "ACESTEP_STUDIO_PRESETS"
@@ -72,7 +72,7 @@ def list_presets(folder: Path | None = None) -> list[PresetInfo]:
 
 def variant_for(adapter_type: str) -> str:
     """LoRA and DoRA use the `lora` variant; LoKr and LoHa the `lokr` one."""
-    return "lokr" if adapter_type in ("lokr", "loha") else "lora"
+    return "lokr" if adapter_family(adapter_type) == "lycoris" else "lora"
 
 
 def load_preset(name: str, adapter_type: str = "lora", folder: Path | None = None) -> Preset:

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
@@ -32,13 +32,13 @@ from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, memory_estimate_mb,
-    model_device, model_dtype, seed_everything,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
+    make_fabric, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
-from daemon.train.resume import carry_best, resume
+from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
 from daemon.train.timesteps import TimestepSampler
-from shared.atomic import write_json_atomic
+from shared.atomic import write_folder_atomic, write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
 
@@ -76,11 +76,15 @@ class Policies:
         self.early.load_state_dict(state["early"])
 
 
-def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps of the run)."""
+def plan_steps(n_train: int, settings: TrainSettings, done: Progress | None = None) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps of the run); a resumed run's total counts
+    the steps it took before plus those its epochs still need at today's batching."""
     batches = math.ceil(n_train / settings.batch_size)
     per_epoch = math.ceil(batches / settings.gradient_accumulation)
-    total = per_epoch * settings.epochs
+    done = done or Progress()
+    total = done.global_step + max(settings.epochs - done.epoch, 0) * per_epoch
+    if done.epoch < settings.epochs:
+        total -= math.ceil(done.batch_in_epoch / settings.gradient_accumulation)  # the current epoch's, done
     return per_epoch, min(total, settings.max_steps) if settings.max_steps else total
 
 
@@ -110,6 +114,7 @@ class Run:
     meter: MetricsLogger
     trainable: int
     compilation: Compilation  # runs each step's passes compiled, or eagerly once compiling failed
+    lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
 
     def draw(self, batch: batching.Batch) -> Draws:
@@ -140,7 +145,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch)
+            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch,
+                                             run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -182,13 +188,18 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                               getattr(config, "timestep_sigma", 1.0))
 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings)
-    scheduler = build_scheduler(settings, optimizer, total_steps)
-    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
     rules, progress = Policies(settings), Progress()
+    saved = None
     if settings.resume_from:
-        resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
+        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
+    scheduler = build_scheduler(settings, optimizer, total_steps)
+    if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
+        notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
+    if saved:
+        resume_schedule(scheduler, saved, settings)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
@@ -210,6 +221,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
                metadata=adapter_metadata(settings, info), trainable=trainable, compilation=compilation,
+               lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
@@ -218,6 +230,10 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     """Borrow the decoder, inject the adapter (its pre-flight notes too), switch on checkpointing as
     asked. Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
+    put_back = keep_weights_through_conversion(decoder, precision)
+    if put_back:
+        undo.append(put_back)
+        notes.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
     adapter = build_adapter(settings)
     injected = adapter.inject(decoder)
     undo.append(adapter.remove)
@@ -246,10 +262,19 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     settings, progress, rules = run.settings, run.progress, run.rules
     started = time.perf_counter()
     group_samples = sum(len(batches[i]) for i in group)
-    loss_sum = run.compilation.run_step(  # a failing compiled step runs again, one stage down
-        lambda: accumulate_gradients(run.fabric, run.module, micro_batches(run, batches, group), len(group),
-                                     group_samples, run.draw, run.null_condition_emb, run.dtype, settings),
-        reset=lambda: run.optimizer.zero_grad(set_to_none=True))
+    pad_tokens = []  # condition tokens padded in, per micro-batch (frames never are: batching.py)
+
+    def load(index: int) -> batching.Batch:
+        batch = batching.load_batch(run.samples, batches[index], settings.crop_frames)
+        pad_tokens.append(batch.condition_pad_tokens)
+        return batch.to(run.device, run.dtype)
+
+    def passes() -> torch.Tensor:  # run again, one compile stage down, if the compiled one fails
+        pad_tokens.clear()
+        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group), group_samples,
+                                    run.draw, run.null_condition_emb, run.dtype, settings)
+
+    loss_sum = run.compilation.run_step(passes, reset=lambda: run.optimizer.zero_grad(set_to_none=True))
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
                                           error_if_nonfinite=False)
     # One device sync for both numbers (each float() of a CUDA tensor waits for the GPU).
@@ -261,6 +286,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     grads_ok = scaled_fp16 or math.isfinite(grad_value)
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
                                 detail=f"loss {loss}, grad norm {grad_value}")
+    lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
     if verdict == "ok":
@@ -271,10 +297,9 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
-    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
-                   lr=run.scheduler.get_last_lr()[0],
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
                    grad_norm=grad_value, step_time=time.perf_counter() - started, samples=group_samples,
-                   skipped=verdict != "ok")
+                   skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
         save(run, f"step_{progress.global_step}")
@@ -282,12 +307,6 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
                             f"{run.last_saved}.")
     if rules.schedule.due_after_step(progress.global_step) or run.reporter.take_action("save_now"):
         save(run, f"step_{progress.global_step}")
-
-
-def micro_batches(run: Run, batches: list[list[int]], group: range) -> Iterator[batching.Batch]:
-    """The group's batches, loaded (and cropped) one at a time onto the training device."""
-    for i in group:
-        yield batching.load_batch(run.samples, batches[i], run.settings.crop_frames).to(run.device, run.dtype)
 
 
 # -- end of an epoch: validation, best model, early stopping, scheduled checkpoint -------------
@@ -370,21 +389,15 @@ def adapter_metadata(settings: TrainSettings, info: dict) -> dict:
 
 
 def save_adapter_folder(adapter: Adapter, target: Path, metadata: dict) -> Path:
-    from daemon.train.state import write_atomically
-
-    return write_atomically(target, lambda folder: adapter.save(folder, metadata))
+    return write_folder_atomic(target, lambda folder: adapter.save(folder, metadata))
 
 
 def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, metadata: dict) -> Path:
-    """final/ is best/ when best-model tracking found one, else the last weights."""
-    final = run_dir / "final"
-    if best.best_epoch is not None and (run_dir / "best").is_dir():
-        tmp = run_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(run_dir / "best", tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        return final
+    """final/ is best/ when best-model tracking found one, else the last weights; an older final/ is
+    replaced in one step, so there is never a moment without one."""
+    final, best_dir = run_dir / "final", run_dir / "best"
+    if best.best_epoch is not None and best_dir.is_dir():
+        return write_folder_atomic(final, lambda folder: shutil.copytree(best_dir, folder, dirs_exist_ok=True))
     return save_adapter_folder(adapter, final, metadata)
 
 
