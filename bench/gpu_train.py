@@ -326,7 +326,8 @@ def main() -> int:
 
 
 def run_preprocess(out: Path, tiny: bool, deadline: float) -> None:
-    from bench.gpu_preprocess import preprocess_benchmark
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gpu_preprocess import preprocess_benchmark
 
     try:
         preprocess_benchmark(out, tiny, deadline)
