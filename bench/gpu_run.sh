@@ -23,4 +23,5 @@ fi
 python3 -c "import torch, transformers, peft, lycoris; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'peft', peft.__version__)"
 timeout 90 python3 bench/gpu_smoke.py "${TINY[@]}" --out "$OUT" 2>&1 | tee "$OUT/gpu_smoke.log" | grep -E "^smoke|Error|error" 
 timeout 360 python3 bench/gpu_train.py "${TINY[@]}" ${BUDGET:+--budget "$BUDGET"} --out "$OUT" 2>&1 | tee "$OUT/gpu_train.log" | grep -v -E "Warning|warn\(|^  "
-echo "gpu_run.sh done: $(ls "$OUT")"
+echo "== results in $OUT: $(ls "$OUT" | tr '\n' ' ')"
+for f in gpu_smoke.json gpu_train.md gpu_preprocess.md; do [ -f "$OUT/$f" ] && { echo "== $f"; cat "$OUT/$f"; }; done
