@@ -113,9 +113,9 @@ class CompiledDecoder(nn.Module):
     def active(self) -> bool:
         return self.compiled is not None
 
-    def forward(self, **inputs: Any) -> Any:
-        if self.compiled is None or not torch.is_grad_enabled():
-            return self.decoder(**inputs)
+    def forward(self, *args: Any, **inputs: Any) -> Any:
+        if self.compiled is None or not torch.is_grad_enabled() or args:  # the engine passes keywords
+            return self.decoder(*args, **inputs)
         if self.stage == "dynamic":
             mark_dynamic_inputs(inputs)
         return self.compiled(**inputs)
