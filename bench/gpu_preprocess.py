@@ -172,6 +172,7 @@ def _pass_peaks(memory: list[dict], end_peak: float | None) -> str:
 
 
 def _write(out: Path, rows: list[dict], tiny: bool, device: torch.device) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     meta = {"title": f"Preprocessing, {'tiny' if tiny else 'real-size'} models on {gpu}", "gpu": gpu,
             "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
