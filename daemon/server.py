@@ -32,6 +32,19 @@ from shared.protocol import EVENT_TOPIC, ReplayGuard, Session, new_key, split_id
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEDUP_CACHE = 2000
+MAX_ERROR_CHARS = 2000  # an error message quotes what it refuses; never all of a 16 MB value
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def internal_error(request: dict | None, err: BaseException) -> dict:
+    """The reply to a failure that is the daemon's own (a bug), logged with its traceback."""
+    msg_type = (request or {}).get("header", {}).get("msg_type")
+    log.error("internal error on %s: %s\n%s", clip(str(msg_type), 100), clip(str(err), 500), traceback.format_exc())
+    return {"status": "error", "ename": "InternalError",
+            "evalue": clip(f"{type(err).__name__}: {err} (see daemon.log)", MAX_ERROR_CHARS)}
 
 
 @dataclass
@@ -181,7 +194,10 @@ class Server:
                         frames = self.router.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self.handle(frames)
+                    try:
+                        self.handle(frames)
+                    except Exception:  # the last guard: no message ever ends the daemon
+                        log.exception("a message could not be answered")
             self.flush_events()
         self.flush_events()
 
@@ -191,11 +207,16 @@ class Server:
                 event = self.bus.outbox.get_nowait()
             except Exception:
                 return
-            message = self.session.msg("event", event, parent={"msg_id": event.get("parent_msg_id")})
-            self.pub.send_multipart([EVENT_TOPIC, *self.session.serialize(message)])
+            try:
+                frames = self.session.serialize(self.session.msg("event", event, direction="event"))
+            except Exception:  # a job's unserialisable event is lost, the daemon is not
+                log.exception("event %s could not be published", event.get("seq"))
+                continue
+            self.pub.send_multipart([EVENT_TOPIC, *frames])
 
     # -- one request ----------------------------------------------------------------------
     def handle(self, frames: list[bytes]) -> None:
+        """Answer one message. Whatever it holds, this never raises: every failure is an error reply."""
         identities: list[bytes] = frames[:1]
         request: dict | None = None
         try:
@@ -203,24 +224,21 @@ class Server:
             if size > self.config.max_message_bytes:
                 raise ProtocolError(f"message of {size} bytes refused (limit {self.config.max_message_bytes})")
             identities, body = split_identities(frames)
-            request = self.session.deserialize(body)
+            request = self.session.deserialize(body, expect="request")
             header = request["header"]
             cached = self._replies.get(header["msg_id"])
             if cached is not None:
-                self._reply(identities, request, {**cached, "duplicate": True})
-                return
-            self.replay.check(header)
-            reply = self.dispatch(request)
+                reply = {**cached, "duplicate": True}
+            else:
+                self.replay.check(header)
+                reply = self.dispatch(request)
         except AuthError as err:
             log.warning("refused a request: %s", err)
             reply = err.to_reply()
         except StudioError as err:
             reply = err.to_reply()
-        except Exception as err:  # a handler bug must not take the daemon down
-            log.error("internal error on %s: %s\n%s", (request or {}).get("header", {}).get("msg_type"),
-                      err, traceback.format_exc())
-            reply = {"status": "error", "ename": "InternalError",
-                     "evalue": f"{type(err).__name__}: {err} (see daemon.log)"}
+        except Exception as err:  # a handler bug (or a RecursionError...) must not take the daemon down
+            reply = internal_error(request, err)
         if not identities:
             log.warning("dropped a message without a routing identity")
             return
@@ -243,9 +261,15 @@ class Server:
     def _reply(self, identities: list[bytes], request: dict | None, content: dict) -> None:
         parent = (request or {}).get("header", {})
         msg_type = f"{parent.get('msg_type', 'error')}_reply"
-        message = self.session.msg(msg_type, content, parent=parent)
+        if content.get("status") == "error":
+            content = {**content, "evalue": clip(str(content.get("evalue", "")), MAX_ERROR_CHARS)}
         try:
-            self.router.send_multipart([*identities, *self.session.serialize(message)], zmq.NOBLOCK)
+            frames = self.session.serialize(self.session.msg(msg_type, content, parent=parent, direction="reply"))
+        except Exception as err:  # a reply that cannot be written still gets an answer
+            reply = internal_error(request, err)
+            frames = self.session.serialize(self.session.msg(msg_type, reply, parent=parent, direction="reply"))
+        try:
+            self.router.send_multipart([*identities, *frames], zmq.NOBLOCK)
         except zmq.ZMQError as err:
             log.warning("could not send a reply: %s", err)
 

@@ -135,7 +135,7 @@ class StudioClient:
             if not sock.poll(int(left * 1000) + 1):
                 return None
             frames = sock.recv_multipart()
-            reply = self.session.deserialize(frames)
+            reply = self.session.deserialize(frames, expect="reply")
             if reply["parent_header"].get("msg_id") == msg_id:
                 if reply["header"]["session"] != self.daemon_session:
                     self.restarted = self.daemon_session is not None
@@ -260,7 +260,7 @@ class EventStream:
             yield from self.drain(1.0)
 
     def _accept(self, frames: list[bytes]) -> list[dict]:
-        message = self.client.session.deserialize(frames[1:])
+        message = self.client.session.deserialize(frames[1:], expect="event")
         event = message["content"]
         if message["header"]["session"] != self.daemon_session:
             # A new daemon: its seq starts again. Say so, then follow the new one.

@@ -7,8 +7,9 @@ folder (`Dataset.root`), with forward slashes, so a dataset folder can be moved 
     for sample in ds.samples:
         path = ds.audio_path(sample)           # absolute Path of the audio file
 
-`save_dataset` writes atomically (a half-written file never replaces a good one) and rebases
-the paths when the dataset is saved somewhere else. Neighbours: `dataset_scan` (folder to
+`save_dataset` writes atomically (a half-written file never replaces a good one), rebases the
+paths when the dataset is saved somewhere else, refuses to drop labels the file on disk has unless
+forced (`dataset_guard`) and keeps the file it replaces as `<name>.bak`. Neighbours: `dataset_scan` (folder to
 dataset), `dataset_csv` (CSV import/export), `prompt` (the prompt a sample is trained with),
 `labels` (parsers and vocabularies).
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from shared.dataset_guard import LabelLossError, label_losses
 from shared.errors import DatasetError, SettingsError
 from shared.labels import KEYSCALES, LANGUAGES, PROMPT_OVERRIDES, TIME_SIGNATURES
 from shared.settings import SettingsGroup, setting
@@ -224,12 +226,13 @@ def rebase(dataset: Dataset, new_root: Path) -> Dataset:
     return Dataset(root=new_root, options=dataset.options, samples=samples, audio_dir=moved(dataset.audio_dir))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+def write_text_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (UTF-8, or bytes as they are) to a temporary file beside `path`, flush it to
+    disk, then rename it over `path`."""
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8") if isinstance(text, str) else text)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -238,11 +241,13 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Dataset:
+def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = False) -> Dataset:
     """Write the dataset atomically to `path`; returns it rebased to that file's folder.
 
     The JSON is built and checked before anything is written, then goes to a temporary file
     that replaces `path` only once complete, so a failure never leaves a broken dataset file.
+    A save that would drop labels or options the file on disk has raises `LabelLossError`
+    unless `force`; the file replaced is kept as `<name>.bak` (one generation).
     """
     path = Path(path).absolute()
     if path.is_dir():
@@ -253,9 +258,45 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Dataset:
         text = json.dumps(rebased.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: the dataset cannot be written as JSON ({err}); nothing was written") from None
+    previous = _read_previous(path)
+    unchanged = previous == text.encode("utf-8")
+    if previous is not None and not force and not unchanged:
+        _refuse_losses(path, rebased)
     try:
-        write_text_atomic(path, text)
+        # An unchanged save keeps an existing backup: it holds the generation before this one.
+        if previous is not None and not (unchanged and backup_path(path).is_file()):
+            write_text_atomic(backup_path(path), previous)
+        if not unchanged:
+            write_text_atomic(path, text)
     except OSError as err:
         raise DatasetError(f"{path}: cannot write the dataset file ({err}); the old file is unchanged") from None
     log.info("saved %d samples to %s", len(rebased.samples), path)
     return rebased
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """Where a save keeps the file it replaced: `dataset.json` -> `dataset.json.bak`."""
+    path = Path(path)
+    return path.with_name(path.name + ".bak")
+
+
+def _read_previous(path: Path) -> bytes | None:
+    """The bytes of the file a save would replace (None when there is none)."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read the existing file before replacing it ({err}); "
+                           "nothing was written") from None
+
+
+def _refuse_losses(path: Path, new: Dataset) -> None:
+    """LabelLossError when `new` would drop labels or options of the dataset file at `path`."""
+    try:
+        on_disk = load_dataset(path)
+    except DatasetError as err:
+        raise LabelLossError(str(path), [f"the file is not a dataset this program reads ({err})"]) from None
+    losses = label_losses(on_disk, new)
+    if losses:
+        raise LabelLossError(str(path), losses)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from shared.dataset import Dataset, DatasetOptions, Sample, rebase
+from shared.dataset import Dataset, DatasetOptions, Sample, load_dataset, rebase
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
 
@@ -48,7 +48,7 @@ class ScanResult:
 
 def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], None] | None = None) -> ScanResult:
     """Scan `folder` recursively; every readable audio file becomes a Sample with its sidecars."""
-    root = Path(folder).absolute()
+    root = Path(os.path.normpath(Path(folder).absolute()))
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     found = list(iter_audio_files(root))
@@ -69,20 +69,61 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
 
 
 def rescan(dataset: Dataset, *, progress: Callable[[int, int], None] | None = None) -> ScanResult:
-    """Scan the dataset's folder again: new files join; known files keep their labels, with empty
-    ones filled from sidecars added since (headers refreshed); files that are gone are dropped and
-    listed as problems. Options are kept."""
-    fresh = scan_folder(dataset.audio_folder(), progress=progress)
-    scanned = rebase(fresh.dataset, dataset.root)
-    known = {dataset.key(s): s for s in dataset.samples}
+    """Scan the dataset's folder again, keeping its labels and options (see `scan_keeping_labels`);
+    the result stays rooted where the dataset is."""
+    result = scan_keeping_labels(dataset.audio_folder(), [dataset], progress=progress)
+    return ScanResult(rebase(result.dataset, dataset.root), result.problems)
+
+
+def scan_keeping_labels(folder: str | os.PathLike, sources: Sequence[Dataset], *,
+                        progress: Callable[[int, int], None] | None = None) -> ScanResult:
+    """Scan `folder`; a file a source dataset already lists keeps its labels (the first source
+    listing it wins), with empty ones filled from sidecars added since and the header refreshed.
+    Options come from the first source that shares a file. Files a source lists in this folder
+    that are gone are dropped and reported."""
+    fresh = scan_folder(folder, progress=progress)
+    scanned = fresh.dataset
+    known: dict[str, Sample] = {}
+    for source in sources:
+        for sample in source.samples:
+            known.setdefault(_absolute(source, sample), sample)
     merged: list[Sample] = []
+    used: set[str] = set()
     for sample in scanned.samples:
-        old = known.pop(scanned.key(sample), None)
+        where = _absolute(scanned, sample)
+        old = known.get(where)
         merged.append(sample if old is None else _keep_labels(old, sample))
+        used.add(where)
+    owner = next((source for source in sources if source.audio_folder() == scanned.root
+                  or any(_absolute(source, s) in used for s in source.samples)), None)
     problems = list(fresh.problems)
-    problems += [ScanProblem(key, "no longer in the folder; removed from the dataset") for key in known]
-    result = Dataset(root=dataset.root, options=dataset.options, samples=merged, audio_dir=scanned.audio_dir)
+    unreadable = {p.path for p in fresh.problems}
+    for where in known:
+        rel = os.path.relpath(where, scanned.root)
+        if where not in used and not rel.startswith("..") and Path(rel).as_posix() not in unreadable:
+            problems.append(ScanProblem(Path(rel).as_posix(), "no longer in the folder; removed from the dataset"))
+    result = Dataset(root=scanned.root, options=owner.options if owner else scanned.options, samples=merged,
+                     audio_dir=scanned.audio_dir)
     return ScanResult(result, problems)
+
+
+def label_sources(folder: str | os.PathLike, open_dataset: Dataset | None,
+                  name: str = "dataset.json") -> tuple[list[Dataset], list[ScanProblem]]:
+    """The datasets whose labels a scan of `folder` keeps: the open one (unsaved edits and all),
+    then the dataset file in the folder. One that cannot be read is reported, not used."""
+    sources = [open_dataset] if open_dataset is not None else []
+    problems: list[ScanProblem] = []
+    in_folder = Path(folder).absolute() / name
+    if in_folder.is_file():
+        try:
+            sources.append(load_dataset(in_folder))
+        except DatasetError as err:
+            problems.append(ScanProblem(name, f"its labels could not be kept: {err}"))
+    return sources, problems
+
+
+def _absolute(dataset: Dataset, sample: Sample) -> str:
+    return os.path.normpath(os.path.join(dataset.root, sample.audio))
 
 
 _FILLABLE = ("caption", "genre", "lyrics", "bpm", "keyscale", "timesignature", "custom_tag")

@@ -6,7 +6,10 @@ JSON frames after a delimiter and an HMAC-SHA256 signature over those frames:
     [identities..., DELIM, signature, header, parent_header, content]
 
 Signatures are compared in constant time; a message id seen before (or a message dated outside
-the replay window) is refused by `ReplayGuard`.
+the replay window) is refused by `ReplayGuard`. The signed header names the message's direction
+(request, reply or event), so a reply or an event sent back to the daemon is never taken for a
+request. What is parsed is bounded: header frames are small, no frame nests deeper than
+`MAX_DEPTH`, and a reply echoes only the standard header fields of its request.
 """
 from __future__ import annotations
 
@@ -23,9 +26,14 @@ from typing import Any
 from shared.errors import AuthError, ProtocolError
 
 DELIM = b"<IDS|MSG>"
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 EVENT_TOPIC = b"event"
 REPLAY_WINDOW_S = 600.0
+DIRECTIONS = ("request", "reply", "event")
+MAX_HEADER_BYTES = 8192  # header and parent_header frames; content is bounded by the daemon's setting
+MAX_DEPTH = 32  # nesting of any frame: settings are a few levels deep, never more
+MAX_FIELD_CHARS = 256  # each standard header field
+HEADER_FIELDS = ("msg_id", "msg_type", "session", "date", "version", "direction")
 
 
 def new_key() -> str:
@@ -60,22 +68,27 @@ class Session:
         return mac.hexdigest().encode("ascii")
 
     def msg(self, msg_type: str, content: dict | None = None, parent: dict | None = None,
-            msg_id: str | None = None) -> dict:
+            msg_id: str | None = None, direction: str = "request") -> dict:
+        """A message; `parent` (the request a reply or event answers) is echoed by its standard fields."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}")
         header = {
             "msg_id": msg_id or new_id(),
             "msg_type": msg_type,
             "session": self.session_id,
             "date": _now_iso(),
             "version": PROTOCOL_VERSION,
+            "direction": direction,
         }
-        return {"header": header, "parent_header": dict(parent or {}), "content": content or {}}
+        return {"header": header, "parent_header": echo_header(parent or {}), "content": content or {}}
 
     def serialize(self, message: dict) -> list[bytes]:
         parts = [_dumps(message["header"]), _dumps(message["parent_header"]), _dumps(message["content"])]
         return [DELIM, self.sign(parts), *parts]
 
-    def deserialize(self, frames: list[bytes]) -> dict:
-        """Verify and parse the frames after the identities; AuthError or ProtocolError if bad."""
+    def deserialize(self, frames: list[bytes], expect: str) -> dict:
+        """Verify and parse the frames after the identities, which must be a message going in the
+        direction `expect` ("request", "reply" or "event"); AuthError or ProtocolError if bad."""
         if len(frames) != 5 or frames[0] != DELIM:
             raise ProtocolError(f"malformed message: expected 5 frames after identities, got {len(frames)}")
         signature, parts = frames[1], frames[2:]
@@ -83,16 +96,59 @@ class Session:
             raise AuthError("unsigned message refused")
         if not hmac.compare_digest(signature, self.sign(parts)):
             raise AuthError("message with a wrong signature refused")
-        try:
-            header, parent, content = (json.loads(p) for p in parts)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise ProtocolError(f"message is not valid JSON: {err}") from None
-        if not isinstance(header, dict) or not isinstance(parent, dict) or not isinstance(content, dict):
-            raise ProtocolError("header, parent_header and content must each be a JSON object")
-        for field in ("msg_id", "msg_type", "session", "date"):
-            if not isinstance(header.get(field), str):
-                raise ProtocolError(f"header.{field} is missing or not a string")
+        if len(parts[0]) > MAX_HEADER_BYTES or len(parts[1]) > MAX_HEADER_BYTES:
+            raise ProtocolError(f"message header over {MAX_HEADER_BYTES} bytes refused")
+        header, parent, content = (_parse_frame(p, name) for p, name in zip(parts, FRAME_NAMES))
+        for field in HEADER_FIELDS:
+            value = header.get(field)
+            if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+                raise ProtocolError(f"header.{field} is missing, not a string or over {MAX_FIELD_CHARS} characters")
+        if header["direction"] != expect:
+            raise AuthError(f"a {header['direction']} message was sent where a {expect} was expected; refused")
         return {"header": header, "parent_header": parent, "content": content}
+
+
+FRAME_NAMES = ("header", "parent_header", "content")
+
+
+def _parse_frame(data: bytes, name: str) -> dict:
+    """One JSON object frame, nested at most MAX_DEPTH deep; ProtocolError otherwise."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ProtocolError(f"message {name} is not valid JSON: {err}") from None
+    except RecursionError:
+        raise ProtocolError(f"message {name} nests deeper than {MAX_DEPTH} levels; refused") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(f"message {name} must be a JSON object")
+    if nesting_depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise ProtocolError(f"message {name} nests deeper than {MAX_DEPTH} levels; refused")
+    return value
+
+
+def nesting_depth(value: Any, stop_at: int) -> int:
+    """How deep lists and objects nest in `value` (without recursion), counting up to `stop_at` + 1."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_at:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def echo_header(header: dict) -> dict:
+    """The standard fields of a header, as a reply or event names the message it answers: only
+    short strings, so nothing a sender put in its header travels back."""
+    return {k: v for k, v in header.items() if k in HEADER_FIELDS and isinstance(v, str) and len(v) <= MAX_FIELD_CHARS}
 
 
 def split_identities(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class SettingSpec:
             value = float(value)
         if expected is not bool and isinstance(value, bool) or not isinstance(value, expected):
             raise SettingsError(f"{where}: expected {self.type_name()}, got {value!r}")
+        if expected is float and not math.isfinite(value):  # NaN passes every range check
+            raise SettingsError(f"{where}: expected a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise SettingsError(f"{where}: {value!r} is not one of {list(self.choices)}")
         if self.minimum is not None and value < self.minimum:

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 
 import pytest
 
 from shared.errors import SettingsError
 from shared.settings import SettingsGroup, setting
+from shared.settings_catalog import GROUPS
+from shared.settings_catalog import group as settings_group
 
 
 @dataclass
@@ -42,6 +45,27 @@ def test_validation_names_the_field():
         Example.from_dict({"rank": True})
     assert Example.from_dict({"lr": 1}).lr == 1.0
     assert Example.from_dict({"colour": 1}, strict=False) == Example()
+
+
+@pytest.mark.parametrize("group_name", sorted(GROUPS))
+def test_every_float_setting_refuses_nan_and_infinity(group_name):
+    group = settings_group(group_name)
+    floats = [s for s in group.specs() if s.type is float]
+    for spec in floats:
+        for bad in (math.nan, math.inf, -math.inf):
+            value = [bad] if spec.is_list else bad
+            with pytest.raises(SettingsError, match=rf"{group.group_name}\.{spec.name}: expected a finite number"):
+                group.from_dict({spec.name: value})
+        with pytest.raises(SettingsError, match=rf"{spec.name}: expected a finite number"):
+            group().with_overrides([f"{spec.name}=nan"])
+
+
+def test_the_training_floats_the_issue_named_refuse_nan():
+    from shared.train_settings import TrainSettings
+
+    for pair in ("learning_rate=nan", "cfg_dropout=NaN", "max_grad_norm=inf"):
+        with pytest.raises(SettingsError, match=rf"train\.{pair.split('=')[0]}: expected a finite number"):
+            TrainSettings().with_overrides([pair])
 
 
 def test_overrides_parse_by_type():

@@ -1,11 +1,16 @@
-"""The training loop: one function, read top to bottom.
+"""The training loop: one function, read top to bottom, and one function per phase it calls.
 
     result = train(settings, model, samples, run_dir, reporter, should_stop=lambda step: False)
 
 `model` is the loaded AceStepConditionGenerationModel (only `decoder` and `null_condition_emb` are
 used: the condition encoder's output is in the tensors); `samples` is a SampleSource (batching.py);
-`reporter` has event / metric / progress / take_action (JobContext does). The policies, batching,
-timesteps, losses, optimizers and checkpoint state each live in their own module.
+`reporter` has event / metric / progress / take_action (JobContext does).
+
+Phases: `set_up` (device, data, adapter, optimizer, resume, pre-flight) -> per optimizer step
+`train_step` -> per epoch `close_epoch` (validation, best model, early stop, scheduled checkpoint)
+-> `write_outputs` (final/ or the stop's checkpoint) -> `finish` (the summary). The state they share
+is one `Run`. The objective (objective.py), policies, batching, timesteps, optimizers, resume and
+checkpoint state each live in their own module.
 """
 from __future__ import annotations
 
@@ -16,24 +21,22 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import torch
 
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
-from daemon.train.losses import per_sample_loss, weighted_loss
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
+from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
     memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
-from daemon.train.state import (
-    check_resume_settings, read_checkpoint, restore_rng, save_checkpoint, unflatten_optimizer,
-    verify_adapter,
-)
-from daemon.train.timesteps import TimestepSampler, apply_cfg_dropout, cfg_dropout_mask
+from daemon.train.resume import carry_best, resume
+from daemon.train.state import save_checkpoint
+from daemon.train.timesteps import TimestepSampler
 from shared.atomic import write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
@@ -51,57 +54,6 @@ class Progress:
     epoch_loss_sum: float = 0.0
     epoch_samples: int = 0
     loss_history: list[float] = field(default_factory=list)
-
-
-@dataclass
-class Draws:
-    """The random draws of one micro-batch: timesteps, noise and which rows drop the condition."""
-
-    t: torch.Tensor
-    noise: torch.Tensor
-    drop: torch.Tensor
-
-    @classmethod
-    def sample(cls, batch: batching.Batch, sampler: TimestepSampler, cfg_dropout: float) -> "Draws":
-        device = batch.target_latents.device
-        t = sampler.sample(batch.size, device)
-        drop = cfg_dropout_mask(batch.size, cfg_dropout)
-        # Padded frames get no noise: x_t is then zero there, as the decoder's own odd-length padding.
-        noise = torch.randn(batch.target_latents.shape, device=device) * batch.attention_mask.unsqueeze(-1)
-        return cls(t, noise, drop)
-
-
-def flow_matching_losses(decoder: Any, batch: batching.Batch, draws: Draws, null_condition_emb: torch.Tensor,
-                         dtype: torch.dtype) -> torch.Tensor:
-    """Per-sample flow-matching losses [B] (float32, masked to real frames). r = t."""
-    x0 = batch.target_latents
-    tt = draws.t.view(-1, 1, 1)
-    x_t = tt * draws.noise + (1.0 - tt) * x0
-    condition = apply_cfg_dropout(batch.encoder_hidden_states, draws.drop, null_condition_emb)
-    t = draws.t.to(dtype)
-    prediction = decoder(
-        hidden_states=x_t.to(dtype), timestep=t, timestep_r=t, attention_mask=batch.attention_mask.to(dtype),
-        encoder_hidden_states=condition, encoder_attention_mask=batch.encoder_attention_mask,
-        context_latents=batch.context_latents,
-    )[0]
-    return per_sample_loss(prediction, draws.noise - x0, batch.attention_mask)
-
-
-def accumulate_gradients(fabric: Any, module: Any, micro_batches: Iterable[batching.Batch], count: int,
-                         group_samples: int, draw: Callable[[batching.Batch], Draws],
-                         null_condition_emb: torch.Tensor, dtype: torch.dtype,
-                         settings: TrainSettings) -> torch.Tensor:
-    """Backward over one optimizer step's micro-batches; the gradient is that of the mean per-sample
-    loss over all `group_samples`, however they are split. Returns the summed (weighted) losses."""
-    loss_sum: Any = 0.0
-    for position, batch in enumerate(micro_batches):
-        draws = draw(batch)
-        losses = flow_matching_losses(module, batch, draws, null_condition_emb, dtype)
-        losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma)
-        with fabric.no_backward_sync(module, enabled=fabric.world_size > 1 and position < count - 1):
-            fabric.backward(losses.sum() / group_samples)
-        loss_sum = loss_sum + losses.detach().sum()  # stays on the device: one sync per step, later
-    return loss_sum
 
 
 class Policies:
@@ -131,6 +83,37 @@ def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
     return per_epoch, min(total, settings.max_steps) if settings.max_steps else total
 
 
+@dataclass
+class Run:
+    """What one training run holds between its phases (set up, steps, epoch closes, outputs)."""
+
+    settings: TrainSettings
+    run_dir: Path
+    reporter: Reporter
+    samples: batching.SampleSource
+    train_idx: list[int]
+    val_idx: list[int]
+    device: torch.device
+    dtype: torch.dtype  # the decoder's inputs
+    precision: str
+    fabric: Any
+    adapter: Adapter
+    module: Any  # the decoder with its adapter, as Fabric set it up
+    optimizer: Any
+    scheduler: Any
+    sampler: TimestepSampler
+    null_condition_emb: torch.Tensor
+    rules: Policies
+    progress: Progress
+    metadata: dict  # what every saved adapter carries
+    meter: MetricsLogger
+    trainable: int
+    last_saved: Path | None = None
+
+    def draw(self, batch: batching.Batch) -> Draws:
+        return Draws.sample(batch, self.sampler, self.settings.cfg_dropout)
+
+
 def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: str | Path,
           reporter: Reporter, should_stop: Callable[[int], bool] | None = None,
           info: dict | None = None, keep_adapter: bool = False) -> dict:
@@ -151,27 +134,46 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
 def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
            undo: list[Callable[[], None]]) -> dict:
-    checkpoints = run_dir / "checkpoints"
+    run = set_up(settings, model, samples, run_dir, reporter, info, undo)
+    progress, outcome, final = run.progress, "completed", None
+    try:
+        while progress.epoch < settings.epochs and outcome == "completed":
+            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch)
+            groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
+            for group in groups:
+                if group.start < progress.batch_in_epoch:
+                    continue  # done before the resume
+                train_step(run, batches, group)
+                if settings.max_steps and progress.global_step >= settings.max_steps:
+                    outcome = "max_steps"
+                    break
+                if group is not groups[-1] and should_stop(progress.global_step):
+                    outcome = "stopped"
+                    break
+            else:
+                outcome = close_epoch(run)
+                if outcome == "completed" and progress.epoch < settings.epochs and should_stop(progress.global_step):
+                    outcome = "stopped"
+        final = write_outputs(run, outcome)
+    finally:
+        run.meter.close()
+    return finish(run, outcome, final)
+
+
+# -- set up: device, data, adapter, optimizer, resume, pre-flight ------------------------------
+def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
+           reporter: Reporter, info: dict, undo: list[Callable[[], None]]) -> Run:
+    """Everything before the first step; what it changes on the shared decoder goes on `undo`."""
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
-
-    # -- set up: device, data, adapter, optimizer ---------------------------------------------
     device, dtype = model_device(model), model_dtype(model)
     fabric, precision = make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
-    decoder_parameters = count_parameters(model.decoder)
-    undo.append(borrow_decoder(model.decoder))
-    adapter = build_adapter(settings)
-    decoder = adapter.inject(model.decoder)
-    undo.append(adapter.remove)
-    adapter.to(device, adapter_dtype(precision))
-    trainable = check_placement(adapter, device, adapter_dtype(precision))
     notes: list[str] = []
-    if settings.gradient_checkpointing:
-        undo.append(enable_gradient_checkpointing(decoder))
-    decoder = maybe_compile(decoder, settings, device, notes)
+    decoder_parameters = count_parameters(model.decoder)
+    adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, undo)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
     config = getattr(model, "config", None)
     sampler = TimestepSampler(settings.timestep_mode, getattr(config, "timestep_mu", -0.4),
@@ -180,14 +182,11 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
     steps_per_epoch, total_steps = plan_steps(len(train_idx), settings)
     scheduler = build_scheduler(settings, optimizer, total_steps)
-    rules = Policies(settings)
-    progress = Progress()
-    metadata = adapter_metadata(settings, info)
+    rules, progress = Policies(settings), Progress()
     if settings.resume_from:
         resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
 
-    # -- pre-flight: everything the user should know before the first step ------------------
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
         "trainable_parameters": trainable, "decoder_parameters": decoder_parameters,
@@ -199,180 +198,154 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
             getattr(config, "num_hidden_layers", 1), max_frames), 1),
         "free_memory_mb": free_memory_mb(device), "notes": notes, **info,
     }
-    if preflight["free_memory_mb"] and preflight["memory_estimate_mb"] > preflight["free_memory_mb"]:
-        notes.append("the memory estimate exceeds the free memory: lower batch_size or crop_frames, or "
-                     "turn on gradient_checkpointing")
-    reporter.event("train_preflight", **preflight)
-    write_json_atomic(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
+    report_preflight(preflight, settings, run_dir, reporter)
 
     module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
     module.train()
-    meter = MetricsLogger(run_dir, reporter, total_steps, device)
-    scaled_fp16 = precision == "16-mixed"
-    last_saved: Path | None = None
+    return Run(settings=settings, run_dir=run_dir, reporter=reporter, samples=samples, train_idx=train_idx,
+               val_idx=val_idx, device=device, dtype=dtype, precision=precision, fabric=fabric,
+               adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
+               null_condition_emb=null_condition_emb, rules=rules, progress=progress,
+               metadata=adapter_metadata(settings, info), trainable=trainable,
+               meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
+
+
+def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
+                   notes: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
+    """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
+    Returns (adapter, the decoder to call, trainable parameter count)."""
+    undo.append(borrow_decoder(decoder))
+    adapter = build_adapter(settings)
+    injected = adapter.inject(decoder)
+    undo.append(adapter.remove)
+    adapter.to(device, adapter_dtype(precision))
+    trainable = check_placement(adapter, device, adapter_dtype(precision))
+    if settings.gradient_checkpointing:
+        undo.append(enable_gradient_checkpointing(injected))
+    return adapter, maybe_compile(injected, settings, device, notes), trainable
+
+
+def report_preflight(preflight: dict, settings: TrainSettings, run_dir: Path, reporter: Reporter) -> None:
+    """Everything the user should know before the first step: as an event and in config.json."""
+    free, estimate = preflight["free_memory_mb"], preflight["memory_estimate_mb"]
+    if free and estimate > free:
+        preflight["notes"].append("the memory estimate exceeds the free memory: lower batch_size or "
+                                  "crop_frames, or turn on gradient_checkpointing")
+    reporter.event("train_preflight", **preflight)
+    write_json_atomic(run_dir / "config.json", {"settings": settings.to_dict(), "preflight": preflight})
+
+
+# -- one optimizer step ------------------------------------------------------------------------
+def train_step(run: Run, batches: list[list[int]], group: range) -> None:
+    """Forward and backward over one accumulation group, the NaN guard's verdict, the update, its
+    metrics, and the checkpoint due after it (a halt saves, then raises)."""
+    settings, progress, rules = run.settings, run.progress, run.rules
+    started = time.perf_counter()
+    group_samples = sum(len(batches[i]) for i in group)
+    micro_batches = (batching.load_batch(run.samples, batches[i], settings.crop_frames).to(run.device, run.dtype)
+                     for i in group)
+    loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
+                                    run.null_condition_emb, run.dtype, settings)
+    grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
+                                          error_if_nonfinite=False)
+    loss = float(loss_sum) / group_samples
+    # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps and
+    # lowers its scale itself, so only a non-finite loss counts as bad there.
+    scaled_fp16 = run.precision == "16-mixed"
+    grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+    verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
+                                detail=f"loss {loss}, grad norm {float(grad_norm)}")
+    if verdict == "ok" or scaled_fp16:
+        run.optimizer.step()
+    if verdict == "ok":
+        run.scheduler.step()
+        progress.epoch_loss_sum += loss * group_samples
+        progress.epoch_samples += group_samples
+        progress.loss_history.append(loss)
+    run.optimizer.zero_grad(set_to_none=True)
+    progress.global_step += 1
+    progress.batch_in_epoch = group.stop
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
+                   lr=run.scheduler.get_last_lr()[0],
+                   grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
+                   skipped=verdict != "ok")
+    if verdict == "halt":
+        run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
+        save(run, f"step_{progress.global_step}")
+        raise TrainingError(f"training halted: {rules.nan.diagnosis()} The last good state is saved in "
+                            f"{run.last_saved}.")
+    if rules.schedule.due_after_step(progress.global_step) or run.reporter.take_action("save_now"):
+        save(run, f"step_{progress.global_step}")
+
+
+# -- end of an epoch: validation, best model, early stopping, scheduled checkpoint -------------
+def close_epoch(run: Run) -> str:
+    """Count the finished epoch and apply the epoch policies; "early_stop" or "completed"."""
+    settings, progress, rules = run.settings, run.progress, run.rules
+    progress.epoch += 1
+    progress.batch_in_epoch = 0
+    epoch_loss = progress.epoch_loss_sum / max(progress.epoch_samples, 1)
+    progress.epoch_loss_sum, progress.epoch_samples = 0.0, 0
+    val_loss = None
+    if run.val_idx:
+        val_loss = validation_loss(run.module, run.samples, run.val_idx, settings, run.sampler,
+                                   run.null_condition_emb, run.device, run.dtype)
+    improved = rules.best.update(progress.epoch, val_loss if val_loss is not None else epoch_loss)
+    if improved:
+        save_adapter_folder(run.adapter, run.run_dir / "best", {
+            **run.metadata, "epoch": progress.epoch, "global_step": progress.global_step,
+            "loss_ma5": rules.best.best_ma})
+        run.reporter.event("best_model", epoch=progress.epoch, loss_ma5=rules.best.best_ma)
+    run.meter.epoch(epoch=progress.epoch, step=progress.global_step, loss=epoch_loss,
+                    moving_average=rules.best.moving_average, val_loss=val_loss)
     outcome = "completed"
+    if rules.early.update(improved, tracking=progress.epoch >= settings.best_warmup_epochs):
+        run.reporter.event("early_stop", epoch=progress.epoch, patience=settings.early_stop_patience)
+        outcome = "early_stop"
+    if rules.schedule.due_after_epoch(progress.epoch):
+        save(run, f"epoch_{progress.epoch}")
+    return outcome
 
-    def checkpoint(name: str) -> Path:
-        nonlocal last_saved
-        last_saved = save_checkpoint(
-            checkpoints / name, adapter=adapter,
-            adapter_metadata={**metadata, "epoch": progress.epoch, "global_step": progress.global_step},
-            optimizer=optimizer, scheduler=scheduler, progress=asdict(progress),
-            policies=rules.state_dict(), settings=settings.to_dict())
-        rules.retention.prune(checkpoints, protect=(last_saved,))
-        reporter.event("checkpoint_saved", path=str(last_saved), step=progress.global_step,
+
+# -- outputs: checkpoints, final/, the summary --------------------------------------------------
+def save(run: Run, name: str) -> Path:
+    """A resumable checkpoint `checkpoints/<name>`, then retention and the event."""
+    progress, checkpoints = run.progress, run.run_dir / "checkpoints"
+    run.last_saved = save_checkpoint(
+        checkpoints / name, adapter=run.adapter,
+        adapter_metadata={**run.metadata, "epoch": progress.epoch, "global_step": progress.global_step},
+        optimizer=run.optimizer, scheduler=run.scheduler, progress=asdict(progress),
+        policies=run.rules.state_dict(), settings=run.settings.to_dict())
+    run.rules.retention.prune(checkpoints, protect=(run.last_saved,))
+    run.reporter.event("checkpoint_saved", path=str(run.last_saved), step=progress.global_step,
                        epoch=progress.epoch)
-        return last_saved
+    return run.last_saved
 
-    # -- the loop ------------------------------------------------------------------------
-    try:
-        while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(train_idx, settings.batch_size, settings.seed, progress.epoch)
-            groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
-            for group in groups:
-                if group.start < progress.batch_in_epoch:
-                    continue  # done before the resume
-                started = time.perf_counter()
-                group_samples = sum(len(batches[i]) for i in group)
-                micro_batches = (batching.load_batch(samples, batches[i], settings.crop_frames).to(device, dtype)
-                                 for i in group)
-                loss_sum = accumulate_gradients(
-                    fabric, module, micro_batches, len(group), group_samples,
-                    lambda b: Draws.sample(b, sampler, settings.cfg_dropout), null_condition_emb, dtype, settings)
-                grad_norm = fabric.clip_gradients(module, optimizer, max_norm=settings.max_grad_norm or math.inf,
-                                                  error_if_nonfinite=False)
-                loss = float(loss_sum) / group_samples
-                # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps
-                # and lowers its scale itself, so only a non-finite loss counts as bad there.
-                grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
-                verdict = rules.nan.observe(math.isfinite(loss) and grads_ok,
-                                            step=progress.global_step, epoch=progress.epoch,
-                                            detail=f"loss {loss}, grad norm {float(grad_norm)}")
-                if verdict == "ok" or scaled_fp16:
-                    optimizer.step()
-                if verdict == "ok":
-                    scheduler.step()
-                    progress.epoch_loss_sum += loss * group_samples
-                    progress.epoch_samples += group_samples
-                    progress.loss_history.append(loss)
-                optimizer.zero_grad(set_to_none=True)
-                progress.global_step += 1
-                progress.batch_in_epoch = group.stop
-                meter.step(step=progress.global_step, epoch=progress.epoch + 1, loss=loss,
-                           lr=scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
-                           step_time=time.perf_counter() - started, samples=group_samples,
-                           skipped=verdict != "ok")
-                if verdict == "halt":
-                    reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
-                    checkpoint(f"step_{progress.global_step}")
-                    raise TrainingError(f"training halted: {rules.nan.diagnosis()} The last good state is "
-                                        f"saved in {last_saved}.")
-                if rules.schedule.due_after_step(progress.global_step) or reporter.take_action("save_now"):
-                    checkpoint(f"step_{progress.global_step}")
-                if settings.max_steps and progress.global_step >= settings.max_steps:
-                    outcome = "max_steps"
-                    break
-                if group is not groups[-1] and should_stop(progress.global_step):
-                    outcome = "stopped"
-                    break
-            else:
-                # -- end of epoch: validation, best model, early stopping, scheduled checkpoint --
-                progress.epoch += 1
-                progress.batch_in_epoch = 0
-                epoch_loss = progress.epoch_loss_sum / max(progress.epoch_samples, 1)
-                progress.epoch_loss_sum, progress.epoch_samples = 0.0, 0
-                val_loss = None
-                if val_idx:
-                    val_loss = validation_loss(module, samples, val_idx, settings, sampler,
-                                               null_condition_emb, device, dtype)
-                improved = rules.best.update(progress.epoch, val_loss if val_loss is not None else epoch_loss)
-                if improved:
-                    save_adapter_folder(adapter, run_dir / "best", {
-                        **metadata, "epoch": progress.epoch, "global_step": progress.global_step,
-                        "loss_ma5": rules.best.best_ma})
-                    reporter.event("best_model", epoch=progress.epoch, loss_ma5=rules.best.best_ma)
-                meter.epoch(epoch=progress.epoch, step=progress.global_step, loss=epoch_loss,
-                            moving_average=rules.best.moving_average, val_loss=val_loss)
-                if rules.early.update(improved, tracking=progress.epoch >= settings.best_warmup_epochs):
-                    reporter.event("early_stop", epoch=progress.epoch, patience=settings.early_stop_patience)
-                    outcome = "early_stop"
-                if rules.schedule.due_after_epoch(progress.epoch):
-                    checkpoint(f"epoch_{progress.epoch}")
-                if outcome == "completed" and progress.epoch < settings.epochs and should_stop(progress.global_step):
-                    outcome = "stopped"
 
-        # -- the end: a stop saves a resumable checkpoint; a finished run writes final/ ----------
-        saved_here = last_saved is not None and read_step(last_saved) == progress.global_step
-        if outcome == "stopped" and not saved_here:
-            name = f"epoch_{progress.epoch}" if progress.batch_in_epoch == 0 else f"step_{progress.global_step}"
-            checkpoint(name)
-        final = None
-        if outcome != "stopped":
-            final = write_final(adapter, run_dir, rules.best, {
-                **metadata, "epoch": progress.epoch, "global_step": progress.global_step})
-    finally:
-        meter.close()
+def write_outputs(run: Run, outcome: str) -> Path | None:
+    """A stop saves a resumable checkpoint (unless this step's is saved); any other end writes final/."""
+    progress = run.progress
+    if outcome == "stopped":
+        if run.last_saved is None or read_step(run.last_saved) != progress.global_step:
+            save(run, f"epoch_{progress.epoch}" if progress.batch_in_epoch == 0 else f"step_{progress.global_step}")
+        return None
+    return write_final(run.adapter, run.run_dir, run.rules.best, {
+        **run.metadata, "epoch": progress.epoch, "global_step": progress.global_step})
 
+
+def finish(run: Run, outcome: str, final: Path | None) -> dict:
+    """The run's summary, as the `train_finished` event and the job's result."""
+    progress, best = run.progress, run.rules.best
     result = {
         "outcome": outcome, "global_step": progress.global_step, "epochs": progress.epoch,
-        "trainable_parameters": trainable, "final": str(final) if final else None,
-        "last_checkpoint": str(last_saved) if last_saved else None, "best_epoch": rules.best.best_epoch,
-        "best_loss_ma5": rules.best.best_ma,
+        "trainable_parameters": run.trainable, "final": str(final) if final else None,
+        "last_checkpoint": str(run.last_saved) if run.last_saved else None, "best_epoch": best.best_epoch,
+        "best_loss_ma5": best.best_ma,
         "first_loss": progress.loss_history[0] if progress.loss_history else None,
         "last_loss": progress.loss_history[-1] if progress.loss_history else None,
     }
-    reporter.event("train_finished", **result)
+    run.reporter.event("train_finished", **result)
     return result
-
-
-def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: torch.optim.Optimizer,
-           scheduler: Any, rules: Policies, progress: Progress, reporter: Reporter) -> None:
-    """Everything back from a checkpoint: weights (verified), optimizer, scheduler, policies, progress
-    and, last, the RNG states, so the next draw is the one the interrupted run would have made."""
-    state, tensors = read_checkpoint(folder)
-    check_resume_settings(state["settings"], settings.to_dict(), settings.strict_resume)
-    adapter.load(folder)
-    verify_adapter(adapter, state, folder)
-    optimizer.load_state_dict(unflatten_optimizer(state["optimizer"], tensors))
-    scheduler.load_state_dict(state["scheduler"])
-    rules.load_state_dict(state["policies"])
-    for key in asdict(progress):
-        setattr(progress, key, state[key])
-    restore_rng(state["rng"], tensors)
-    reporter.event("resumed", path=str(folder), step=progress.global_step, epoch=progress.epoch,
-                   batch_in_epoch=progress.batch_in_epoch)
-
-
-@torch.no_grad()
-def validation_loss(module: Any, samples: batching.SampleSource, indices: list[int],
-                    settings: TrainSettings, sampler: TimestepSampler, null_condition_emb: torch.Tensor,
-                    device: torch.device, dtype: torch.dtype) -> float:
-    """Mean loss on the held-out samples with noise and timesteps fixed by the seed (comparable
-    between epochs); its own generator leaves the training RNG untouched."""
-    was_training = module.training
-    module.eval()
-    generator = torch.Generator().manual_seed(settings.seed + 104_729)
-    total = 0.0
-    for index in indices:
-        sample = dict(samples[index])
-        if settings.crop_frames:
-            for key in batching.FRAME_KEYS:
-                sample[key] = sample[key][: settings.crop_frames]
-        batch = batching.collate([sample]).to(device, dtype)
-        t = sampler.sample(1, generator=generator).to(device)
-        noise = torch.randn(batch.target_latents.shape, generator=generator).to(device)
-        noise = noise * batch.attention_mask.unsqueeze(-1)
-        draws = Draws(t, noise, torch.zeros(1, dtype=torch.bool))
-        total += float(flow_matching_losses(module, batch, draws, null_condition_emb, dtype).sum())
-    module.train(was_training)
-    return total / len(indices)
-
-
-def carry_best(checkpoint: Path, run_dir: Path, best: policies.BestTracker) -> None:
-    """The resumed run's best/ comes along, so final/ can still be the best model."""
-    source = checkpoint.resolve().parents[1] / "best"
-    if best.best_epoch is not None and source.is_dir() and source != run_dir / "best":
-        shutil.copytree(source, run_dir / "best", dirs_exist_ok=True)
 
 
 def adapter_metadata(settings: TrainSettings, info: dict) -> dict:

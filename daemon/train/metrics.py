@@ -34,9 +34,12 @@ class Reporter(Protocol):
 
 
 class MetricsLogger:
+    """Epochs count finished epochs everywhere (steps, epoch points, progress), as checkpoints do."""
+
     def __init__(self, run_dir: Path, reporter: Reporter, total_steps: int, device: torch.device,
-                 tensorboard: bool = True, interval_s: float = REPORT_INTERVAL_S) -> None:
+                 tensorboard: bool = True, interval_s: float = REPORT_INTERVAL_S, epochs: int = 0) -> None:
         self.reporter, self.total_steps, self.device = reporter, total_steps, device
+        self.epochs = epochs
         self.interval_s = interval_s
         self.recent: collections.deque[float] = collections.deque(maxlen=MOVING_AVERAGE_STEPS)
         self.step_times: collections.deque[float] = collections.deque(maxlen=50)
@@ -80,7 +83,7 @@ class MetricsLogger:
         if report:
             self._last_report = now
             self.reporter.metric(**point)
-            self.reporter.progress(step, self.total_steps, f"epoch {epoch}, step {step}")
+            self.reporter.progress(step, self.total_steps, self._message(step, epoch))
         return point
 
     def epoch(self, *, epoch: int, step: int, loss: float, moving_average: float | None,
@@ -96,6 +99,10 @@ class MetricsLogger:
             if val_loss is not None:
                 self._tb.add_scalar("epoch/val_loss", val_loss, epoch)
         self.reporter.metric(**point)
+        self.reporter.progress(step, self.total_steps, self._message(step, epoch))
+
+    def _message(self, step: int, finished_epochs: int) -> str:
+        return f"step {step}, {finished_epochs} of {self.epochs} epochs done"
 
     def close(self) -> None:
         self._jsonl.close()

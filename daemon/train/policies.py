@@ -40,7 +40,7 @@ class NanGuard:
         where = self.last_bad or {}
         return (
             f"{self.in_a_row} non-finite losses or gradients in a row ({self.total} in all; last at "
-            f"epoch {where.get('epoch')}, step {where.get('step')}: {where.get('detail', '')}). Likely "
+            f"step {where.get('step')}, {where.get('epoch')} epochs done: {where.get('detail', '')}). Likely "
             f"causes: learning rate too high, exploding gradients (set max_grad_norm), corrupt "
             f"tensors (NaN/Inf in the inputs) or fp16 overflow (use bf16 or 32-bit precision)."
         )

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import torch
 
-TURBO_SCHEDULE = (1.0, 0.9545, 0.9, 0.8333, 0.75, 0.6429, 0.5, 0.3)
+from shared.train_settings import TIMESTEP_MODES
+
+# The official turbo schedule (shift 3, 8 steps) exactly as ACE-Step writes it: shift*t / (1 + 2t) on
+# t = 1, 7/8, ..., 1/8. Rounded values would train on timesteps the sampler never visits.
+TURBO_SCHEDULE = (1.0, 0.9545454545454546, 0.9, 0.8333333333333334, 0.75, 0.6428571428571429, 0.5, 0.3)
 
 
 class TimestepSampler:
     """Draws t in (0, 1] per sample; r = t for LoRA training."""
 
     def __init__(self, mode: str, mu: float = -0.4, sigma: float = 1.0) -> None:
-        if mode not in ("model", "logit_normal", "discrete_turbo", "uniform"):
-            raise ValueError(f"unknown timestep mode {mode!r}")
+        if mode not in TIMESTEP_MODES:
+            raise ValueError(f"unknown timestep mode {mode!r} (one of {', '.join(TIMESTEP_MODES)})")
         self.mode, self.mu, self.sigma = mode, float(mu), float(sigma)
 
     def sample(self, n: int, device: torch.device | str = "cpu",
@@ -29,7 +33,7 @@ class TimestepSampler:
             t = torch.sigmoid(torch.randn(n, generator=generator) * self.sigma + self.mu)
         elif self.mode == "discrete_turbo":
             index = torch.randint(len(TURBO_SCHEDULE), (n,), generator=generator)
-            t = torch.tensor(TURBO_SCHEDULE)[index]
+            t = torch.tensor(TURBO_SCHEDULE, dtype=torch.float64)[index]
         else:
             t = torch.rand(n, generator=generator)
         # t = 0 would make the target velocity carry no noise and min-SNR divide by zero.

@@ -30,12 +30,14 @@ from dashboard.components.dataset_table import (
 )
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
-from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
-from shared.dataset_scan import rescan, scan_folder
+from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, rebase, save_dataset
+from shared.dataset_guard import LabelLossError
+from shared.dataset_scan import label_sources, scan_keeping_labels
 from shared.errors import SettingsError, StudioError
 from shared.labels import LANGUAGE_NAMES, LANGUAGES
 
 NO_OVERRIDE = "(each sample's own)"
+_PENDING = "dataset.save.pending"  # a save refused for what it would drop: {"path", "losses"}
 
 
 def demo_dataset_file() -> str:
@@ -62,12 +64,14 @@ def render_open() -> None:
         default = str(working.audio_folder()) if working else ""
         folder = st.text_input("Audio folder (searched recursively, sidecars read)", default,
                                key="dataset.scan.folder")
-        same = working is not None and folder and Path(folder).absolute() == working.audio_folder()
-        keep = st.checkbox("Keep the labels of the open dataset", value=True, key="dataset.scan.keep",
-                           disabled=not same, help="Rescan: new files join, known files keep their labels")
-        allowed = bool(same and keep) or _may_discard("dataset.discard.scan")
+        keep = st.checkbox("Keep the labels already known for these files", value=True, key="dataset.scan.keep",
+                           help="From the open dataset and the folder's dataset.json: new files join, known "
+                                "files keep their labels and the trigger word. Untick to start from the "
+                                "sidecar files alone.")
+        same = working is not None and bool(folder) and Path(folder).absolute() == working.audio_folder()
+        allowed = (same and keep) or _may_discard("dataset.discard.scan")
         if st.button("Scan", key="dataset.scan", disabled=not (folder and allowed)):
-            _scan(folder, working if (same and keep) else None)
+            _scan(folder, keep)
 
 
 def _may_discard(key: str) -> bool:
@@ -77,27 +81,28 @@ def _may_discard(key: str) -> bool:
     return st.checkbox("Discard the unsaved changes of the open dataset", key=key)
 
 
-def _scan(folder: str, keep_from: Dataset | None) -> None:
+def _scan(folder: str, keep: bool) -> None:
+    """Scan `folder`, keeping the known labels when `keep`; the result becomes the working copy."""
     bar = st.progress(0.0, text=f"Scanning {folder}...")
 
     def progress(done: int, total: int) -> None:
         if done == total or done % max(1, total // 50) == 0:  # about 50 updates, however many files
             bar.progress(done / total, text=f"Scanning: {done}/{total} files")
 
+    working = state.current()
+    sources, unusable = label_sources(folder, working) if keep else ([], [])
     try:
-        if keep_from is not None:
-            result = rescan(keep_from, progress=progress)
-        else:
-            result = scan_folder(folder, progress=progress)
+        result = scan_keeping_labels(folder, sources, progress=progress)
     except StudioError as err:
         st.error(str(err))
         return
-    if keep_from is not None:
-        state.replace_dataset(result.dataset, state.current_path())
-        state.changed()
-    else:
-        state.replace_dataset(result.dataset, None)
-    st.session_state["dataset.problems"] = [{"file": p.path, "problem": p.reason} for p in result.problems]
+    dataset, path = result.dataset, None
+    if keep and working is not None and working.audio_folder() == dataset.root:
+        dataset, path = rebase(dataset, working.root), state.current_path()  # the open file, rescanned
+    state.replace_dataset(dataset, path)
+    state.changed()
+    problems = unusable + result.problems
+    st.session_state["dataset.problems"] = [{"file": p.path, "problem": p.reason} for p in problems]
     st.rerun()
 
 
@@ -117,20 +122,47 @@ def render_summary(dataset: Dataset) -> None:
     target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.generation()}")
     c2.write("")
     if c2.button("Save", key="dataset.save", type="primary"):
-        try:
-            saved = save_dataset(dataset, target)
-        except StudioError as err:
-            st.error(str(err))
-        else:
-            state.replace_dataset(saved, str(Path(target).absolute()))
-            if saved.samples:
-                mark_done("Dataset")
-            st.session_state["dataset.saved_message"] = f"Saved {len(saved.samples)} samples to {target}."
-            st.rerun()
+        _save(dataset, target, force=False)
+    _confirm_overwrite(dataset, target)
     if message := st.session_state.pop("dataset.saved_message", None):
         st.success(message)
     elif state.is_dirty():
         st.caption("Unsaved changes.")
+
+
+def _save(dataset: Dataset, target: str, *, force: bool) -> None:
+    """Save; a save that would drop what the file on disk has waits for the user's confirmation."""
+    st.session_state.pop(_PENDING, None)
+    try:
+        saved = save_dataset(dataset, target, force=force)
+    except LabelLossError as err:
+        st.session_state[_PENDING] = {"path": target, "losses": err.losses}
+        return
+    except StudioError as err:
+        st.error(str(err))
+        return
+    state.replace_dataset(saved, str(Path(target).absolute()))
+    if saved.samples:
+        mark_done("Dataset")
+    backup = backup_path(target)
+    kept = f" The previous file is kept as {backup.name}." if backup.is_file() else ""
+    st.session_state["dataset.saved_message"] = f"Saved {len(saved.samples)} samples to {target}.{kept}"
+    st.rerun()
+
+
+def _confirm_overwrite(dataset: Dataset, target: str) -> None:
+    """The confirm step of a save refused for what it would drop, while the same file is targeted."""
+    pending = st.session_state.get(_PENDING)
+    if not pending or pending["path"] != target:
+        return
+    st.warning(f"{target} holds labels or options this dataset does not: saving now drops "
+               + "; ".join(pending["losses"]) + f". The file would be kept as {backup_path(target).name}.")
+    c1, c2 = st.columns(2)
+    if c1.button("Save anyway, dropping them", key="dataset.save.confirm"):
+        _save(dataset, target, force=True)
+    if c2.button("Cancel", key="dataset.save.cancel"):
+        st.session_state.pop(_PENDING, None)
+        st.rerun()
 
 
 def render_options(dataset: Dataset) -> None:

@@ -15,12 +15,16 @@ import sys
 from pathlib import Path
 
 from shared.cli.util import print_json
-from shared.dataset import Dataset, DatasetOptions, load_dataset, save_dataset
+from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, save_dataset
 from shared.dataset_csv import export_csv, import_csv
-from shared.dataset_scan import rescan, scan_folder
-from shared.errors import SettingsError
+from shared.dataset_guard import LabelLossError
+from shared.dataset_scan import ScanProblem, label_sources, scan_keeping_labels
+from shared.errors import DatasetError
 from shared.prompt import training_captions
 from shared.split_settings import SplitAudioSettings
+
+
+FORCE_HELP = "save even when labels or options the dataset file has would be dropped (it is kept as .bak)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,13 +36,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folder", type=Path)
     p.add_argument("-o", "--output", type=Path, help="dataset file (default FOLDER/dataset.json)")
     p.add_argument("--fresh", action="store_true",
-                   help="start over even when the dataset file exists (default: keep its labels)")
+                   help="start from the sidecars alone (default: keep the labels the dataset file has)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_scan)
 
     p = verbs.add_parser("import-csv", help="apply a CSV of labels to a dataset file")
     p.add_argument("dataset", type=Path)
     p.add_argument("csv", type=Path)
     p.add_argument("--strict", action="store_true", help="save nothing when any row has a problem")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_import_csv)
 
     p = verbs.add_parser("export-csv", help="write a dataset's labels as CSV (re-importable)")
@@ -67,19 +73,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     output = args.output or args.folder / "dataset.json"
-    if output.exists() and not args.fresh:
-        existing = load_dataset(output)
-        if existing.audio_folder().resolve() != args.folder.resolve():
-            raise SettingsError(f"{output} belongs to {existing.audio_folder()}; use --fresh to start over")
-        result = rescan(existing)
-    else:
-        result = scan_folder(args.folder)
-    dataset = save_dataset(result.dataset, output)
+    sources: list[Dataset] = []
+    unusable: list[ScanProblem] = []
+    if not args.fresh:  # the labels of the output file first, then those of FOLDER/dataset.json
+        sources, unusable = label_sources(args.folder, None)
+        if output.is_file() and output.absolute() != (args.folder / "dataset.json").absolute():
+            sources.insert(0, load_dataset(output))
+    result = scan_keeping_labels(args.folder, sources)
+    result.problems[:0] = unusable
+    dataset = _save(result.dataset, output, args.force)
     problems = [{"file": p.path, "problem": p.reason} for p in result.problems]
     if args.json:
         print_json({"dataset": str(output), "samples": len(dataset.samples), "problems": problems})
         return 0
-    print(f"{output}: {len(dataset.samples)} samples, {sum(s.duration for s in dataset.samples):.0f} s of audio")
+    labelled = sum(1 for s in dataset.samples if s.labeled)
+    print(f"{output}: {len(dataset.samples)} samples ({labelled} labeled), "
+          f"{sum(s.duration for s in dataset.samples):.0f} s of audio")
     if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
@@ -90,17 +99,27 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_import_csv(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     report = import_csv(dataset, args.csv)
-    if not (args.strict and report.issues):
-        save_dataset(dataset, args.dataset)
+    saved = not (args.strict and report.issues)
+    if saved:
+        _save(dataset, args.dataset, args.force)
     if args.json:
-        print_json({**report.to_dict(), "saved": not (args.strict and report.issues)})
+        print_json({**report.to_dict(), "saved": saved})
     else:
         print(report.summary())
         for issue in report.issues:
             print(f"  {issue}", file=sys.stderr)
-        if args.strict and report.issues:
+        if not saved:
             print("nothing saved (--strict)", file=sys.stderr)
     return 1 if report.issues else 0
+
+
+def _save(dataset: Dataset, path: Path, force: bool) -> Dataset:
+    """save_dataset, with the flag that confirms a save that drops labels named in the refusal."""
+    try:
+        return save_dataset(dataset, path, force=force)
+    except LabelLossError as err:
+        raise DatasetError(f"{err} Run again with --force to save anyway (the old file is kept as "
+                           f"{backup_path(path).name}).") from None
 
 
 def cmd_export_csv(args: argparse.Namespace) -> int:
@@ -134,7 +153,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     dataset.options = DatasetOptions.from_args(args, base=dataset.options.to_dict())
     if args.no_language_override:
         dataset.options = dataset.options.replace(language_override=None)
-    save_dataset(dataset, args.dataset)
+    save_dataset(dataset, args.dataset, force=True)  # the options named are the ones meant to change
     if args.json:
         print_json(dataset.options.to_dict())
     else:

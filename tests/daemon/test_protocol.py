@@ -8,24 +8,12 @@ import sys
 import time
 
 import pytest
-import zmq
 
 from shared.errors import AuthError, ProtocolError, SettingsError
 from shared.protocol import DELIM, Session
 
 from tests.conftest import ROOT
-
-
-def raw_socket(client) -> zmq.Socket:
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(client.address("request_port"))
-    return sock
-
-
-def reply_of(sock: zmq.Socket, session: Session, timeout_ms: int = 3000) -> dict:
-    assert sock.poll(timeout_ms), "no reply"
-    return session.deserialize(sock.recv_multipart())["content"]
+from tests.daemon.wire import raw_socket, reply_of
 
 
 def test_connection_file_is_private(daemon):

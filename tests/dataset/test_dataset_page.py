@@ -162,3 +162,44 @@ def test_split_submits_the_job_to_the_daemon(daemon, tmp_path, monkeypatch, demo
     assert job["state"] == "done" and job["result"]["copied"] == 8
     settings = json.loads((daemon.home / "runs" / job_id / "settings.json").read_text())["settings"]
     assert settings["segment_seconds"] == 30.0 and settings["output_dir"].endswith("demo_30s")
+
+
+def scan(at: AppTest, folder, keep: bool = True) -> None:
+    at.text_input(key="dataset.scan.folder").set_value(str(folder))
+    at.checkbox(key="dataset.scan.keep").set_value(keep).run()
+    at.button(key="dataset.scan").click().run()
+    assert not at.exception, at.exception
+
+
+def labeled_metric(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label == "Labeled")
+
+
+def test_scan_of_a_labelled_folder_keeps_its_labels_and_save_keeps_a_backup(tmp_path, monkeypatch, demo_file):
+    before = load_dataset(demo_file)
+    at = open_page(monkeypatch, tmp_path / "home")  # a fresh browser session: nothing open
+    scan(at, demo_file.parent)
+    assert labeled_metric(at) == "8/8"
+    assert at.session_state["dataset.working"].options.trigger_word == "demotone"
+    at.button(key="dataset.save").click().run()
+    assert not at.exception and any("Saved 8 samples" in s.value for s in at.success)
+    after = load_dataset(demo_file)
+    assert after.options.trigger_word == "demotone"
+    assert [(s.caption, s.genre, s.bpm, s.keyscale, s.labeled) for s in after.samples] == \
+        [(s.caption, s.genre, s.bpm, s.keyscale, s.labeled) for s in before.samples]
+    assert load_dataset(demo_file.with_name("dataset.json.bak")).options.trigger_word == "demotone"
+
+
+def test_a_save_that_drops_labels_asks_first(tmp_path, monkeypatch, demo_file):
+    original = demo_file.read_bytes()
+    at = open_page(monkeypatch, tmp_path / "home")
+    scan(at, demo_file.parent, keep=False)  # the user opted out: sidecars only
+    assert labeled_metric(at) == "0/8"
+    at.button(key="dataset.save").click().run()
+    assert not at.exception and demo_file.read_bytes() == original
+    [warning] = [w.value for w in at.warning if "drops" in w.value]
+    assert "trigger word 'demotone'" in warning and "caption of 8 samples" in warning
+    at.button(key="dataset.save.confirm").click().run()
+    assert not at.exception and any("Saved 8 samples" in s.value for s in at.success)
+    assert load_dataset(demo_file).options.trigger_word == ""
+    assert demo_file.with_name("dataset.json.bak").read_bytes() == original

@@ -5,8 +5,6 @@ No test here imports the demo model class: everything goes through
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
@@ -168,21 +166,19 @@ def test_runs_in_bfloat16(demo_checkpoints):
     assert quantized.dtype == torch.bfloat16 and model.detokenizer(quantized).shape == (1, 20, 64)
 
 
-def test_lora_training_step_with_gradient_checkpointing_is_fast(model):
+def test_lora_training_step_with_gradient_checkpointing_trains_the_adapter(model):
+    # Its speed against a plain step is measured in bench/demo_model_step.py.
     with torch.no_grad():
         states, mask = model.encoder(**condition(model))
     states, mask = states[:1], mask[:1]
     wrapped = get_peft_model(model.decoder, LoraConfig(r=8, lora_alpha=8, target_modules=list(ATTENTION)))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
         wrapped.base_model.model.gradient_checkpointing_enable()
         wrapped.train()
         assert wrapped.base_model.model.is_gradient_checkpointing
         optimizer = torch.optim.AdamW([p for p in wrapped.parameters() if p.requires_grad], lr=1e-3)
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
+        before = {n: p.detach().clone() for n, p in wrapped.named_parameters() if "lora_A" in n}
+        for _ in range(2):
             inputs = decoder_inputs(1, 250, states, mask, t=0.5)  # a 10 s clip
             loss = torch.nn.functional.mse_loss(wrapped(**inputs)[0], torch.randn(1, 250, 64))
             loss.backward()
@@ -190,10 +186,9 @@ def test_lora_training_step_with_gradient_checkpointing_is_fast(model):
             assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
             optimizer.step()
             optimizer.zero_grad()
-            timings.append(time.perf_counter() - started)
-        assert min(timings) < 1.0, timings
+        after = {n: p.detach() for n, p in wrapped.named_parameters() if "lora_A" in n}
+        assert any(not torch.equal(before[n], after[n]) for n in before)  # B moved, so A gets gradients too
     finally:
-        torch.set_num_threads(threads)
         wrapped.base_model.model.gradient_checkpointing_disable()
         wrapped.unload()
         model.eval()

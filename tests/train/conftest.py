@@ -18,6 +18,7 @@ class RecordingReporter:
     def __init__(self, actions: tuple[str, ...] = ()) -> None:
         self.events: list[tuple[str, dict]] = []
         self.metrics: list[dict] = []
+        self.messages: list[tuple[int, str]] = []  # (done, message) of every progress call
         self.actions = list(actions)
 
     def event(self, type: str, **data: Any) -> None:
@@ -27,7 +28,7 @@ class RecordingReporter:
         self.metrics.append(values)
 
     def progress(self, done: int, total: int, message: str = "", **extra: Any) -> None:
-        pass
+        self.messages.append((done, message))
 
     def take_action(self, name: str) -> bool:
         if name in self.actions:

@@ -18,7 +18,7 @@ def test_training_on_the_demo_dataset_lowers_the_loss(demo_manager, demo_root, t
     from daemon.preprocess.pipeline import run_preprocess
     from daemon.preprocess.tensor_folder import open_tensor_folder
     from daemon.train.batching import FolderSamples
-    from daemon.train.loop import validation_loss
+    from daemon.train.objective import validation_loss
     from daemon.train.run import run_training
     from daemon.train.timesteps import TimestepSampler
 

@@ -9,7 +9,8 @@ import torch
 
 from daemon.train import batching
 from daemon.train.adapters import build_adapter
-from daemon.train.loop import Draws, accumulate_gradients, flow_matching_losses, plan_steps, train
+from daemon.train.loop import plan_steps, train
+from daemon.train.objective import Draws, accumulate_gradients, flow_matching_losses
 from daemon.train.runtime import make_fabric
 from daemon.train.state import read_checkpoint
 from shared.errors import TrainingError
@@ -176,7 +177,7 @@ def test_gradient_checkpointing_trains_the_same_weights(fresh_model, samples, tm
 
 
 def test_validation_loss_is_fixed_and_leaves_the_training_rng_alone(fresh_model, samples):
-    from daemon.train.loop import validation_loss
+    from daemon.train.objective import validation_loss
     from daemon.train.timesteps import TimestepSampler
 
     model = fresh_model()

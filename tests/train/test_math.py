@@ -11,9 +11,10 @@ from daemon.train.losses import min_snr_weight, per_sample_loss, weighted_loss
 from daemon.train.optim import build_optimizer, lr_lambda, restart_cycle_lengths, restart_progress
 from daemon.train.timesteps import TURBO_SCHEDULE, TimestepSampler, apply_cfg_dropout, cfg_dropout_mask
 from shared.errors import TrainingError
-from shared.train_settings import TrainSettings
+from shared.train_settings import TIMESTEP_MODES, TrainSettings
 
 MU, SIGMA = -0.4, 1.0
+TURBO_SCHEDULE_FLOAT32 = torch.tensor(TURBO_SCHEDULE)
 
 
 def _logit(x):
@@ -48,11 +49,26 @@ def test_discrete_turbo_and_uniform_modes():
     gen = torch.Generator().manual_seed(2)
     turbo = TimestepSampler("discrete_turbo").sample(8_000, generator=gen)
     values, counts = torch.unique(turbo, return_counts=True)
-    assert sorted(values.tolist()) == pytest.approx(sorted(TURBO_SCHEDULE))
+    assert sorted(values.tolist()) == sorted(TURBO_SCHEDULE_FLOAT32.tolist())
     assert counts.min() > 850 and counts.max() < 1150  # uniform over the 8 values
     uniform = TimestepSampler("uniform").sample(20_000, generator=gen)
     assert stats.kstest(uniform.double().numpy(), "uniform").pvalue > 0.01
     assert float(uniform.min()) > 0  # never t = 0
+
+
+def test_discrete_turbo_draws_the_official_schedule_exactly():
+    # ACE-Step's turbo schedule as its code writes it (shift 3, 8 steps), not rounded.
+    official = torch.tensor([1.0, 0.9545454545454546, 0.9, 0.8333333333333334, 0.75, 0.6428571428571429, 0.5, 0.3])
+    drawn = TimestepSampler("discrete_turbo").sample(2_000, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(torch.unique(drawn).sort(descending=True).values, official)
+
+
+def test_every_declared_timestep_mode_samples_and_others_are_refused():
+    for mode in TIMESTEP_MODES:
+        t = TimestepSampler(mode).sample(16, generator=torch.Generator().manual_seed(5))
+        assert t.dtype == torch.float32 and bool((t > 0).all() and (t <= 1).all()), mode
+    with pytest.raises(ValueError, match="logit_normal"):
+        TimestepSampler("cosine")
 
 
 def test_cfg_dropout_replaces_exactly_the_chosen_rows_with_the_null_embedding():

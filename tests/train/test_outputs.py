@@ -10,7 +10,8 @@ from safetensors import safe_open
 
 from daemon.train import batching
 from daemon.train.adapters import load_adapter
-from daemon.train.loop import train, validation_loss
+from daemon.train.loop import train
+from daemon.train.objective import validation_loss
 from daemon.train.timesteps import TimestepSampler
 
 from .conftest import RecordingReporter, small_settings
@@ -127,3 +128,24 @@ def test_loss_after_100_steps_is_below_the_loss_at_step_0(fresh_model, samples, 
     assert result["global_step"] == 100 and result["outcome"] == "max_steps"
     after = fixed_loss(model.decoder)
     assert after < 0.9 * before, (before, after)
+
+
+def test_epoch_numbers_count_finished_epochs_everywhere(fresh_model, samples, tmp_path):
+    """Progress, metrics, checkpoints and their adapters agree on the epoch at every step."""
+    reporter = RecordingReporter()
+    settings = small_settings(epochs=2, save_every_steps=1, save_every_epochs=1)  # 4 steps per epoch
+    train(settings, fresh_model(), samples, tmp_path, reporter)
+    checkpoints = tmp_path / "checkpoints"
+    saved = {int(p.name.split("_")[1]): json.loads((p / "training_state.json").read_text())["epoch"]
+             for p in checkpoints.glob("step_*")}
+    assert saved == {1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1}  # step_4 is saved before epoch 1 closes
+    points = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {p["step"]: p["epoch"] for p in points if "loss" in p} == saved
+    assert [(p["step"], p["epoch"]) for p in points if "epoch_loss" in p] == [(4, 1), (8, 2)]
+    for n in (1, 2):
+        assert json.loads((checkpoints / f"epoch_{n}" / "training_state.json").read_text())["epoch"] == n
+        assert json.loads((checkpoints / f"epoch_{n}" / "adapter_config.json").read_text())["epoch"] == n
+    closed = {4: 1, 8: 2}  # the end of an epoch reports its new count at the same step
+    for done, message in reporter.messages:
+        assert message in {f"step {done}, {n} of 2 epochs done" for n in (saved[done], closed.get(done))}
+    assert reporter.messages[-1] == (8, "step 8, 2 of 2 epochs done")

@@ -1,6 +1,12 @@
 """LoKr and LoHa through LyCORIS, saved in the LyCORIS form ACE-Step tools load
 (`lokr_weights.safetensors` + `lokr_config.json`; `loha_*` for LoHa).
 
+ACE-Step's LoKr loader reads the hyper-parameters from a `lokr_config` JSON string in the weights
+file's safetensors metadata (its own saver writes it there) and rebuilds the LyCORIS network from
+it; without that entry it assumes linear_dim 64, alpha 128, factor -1 and, loading non-strictly, an
+adapter of other shapes silently does nothing. So the header carries `lokr_config` with every key
+ACE-Step's LoKRConfig reads (docs/ADAPTER_FORMATS.md).
+
 LyCORIS picks its targets from class attributes of LycorisNetwork (global state), so they are set
 under a lock to this adapter's exact module names right before the network is built.
 """
@@ -45,6 +51,20 @@ class LycorisAdapter:
         }
         self.network = None
         self.decoder: nn.Module | None = None  # the decoder it is injected into
+
+    def acestep_config(self) -> dict:
+        """The `lokr_config` ACE-Step reads: its LoKRConfig fields, as this adapter was built.
+
+        The flags the studio never turns on are written out too (their LyCORIS defaults), so a
+        change of ACE-Step's defaults cannot change the network it rebuilds. `bypass_mode` only
+        decides how the forward pass is computed, not the weights: inference may merge."""
+        return {
+            "algo": self.kind, "linear_dim": self.config["linear_dim"], "linear_alpha": self.config["linear_alpha"],
+            "factor": self.config["factor"], "decompose_both": self.config["decompose_both"],
+            "use_tucker": self.config["use_tucker"], "use_scalar": False, "weight_decompose": False,
+            "full_matrix": False, "bypass_mode": False, "rs_lora": False, "unbalanced_factorization": False,
+            "target_modules": list(self.config["target_modules"]),
+        }
 
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
@@ -110,7 +130,9 @@ class LycorisAdapter:
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / weights_file(self.kind)
         config = folder / config_file(self.kind)
-        self._net().save_weights(str(weights), None, header_metadata({**metadata, **self.config}))
+        header = header_metadata({**metadata, **self.config})
+        header.update({"format": "lycoris", f"{self.kind}_config": json.dumps(self.acestep_config(), sort_keys=True)})
+        self._net().save_weights(str(weights), None, header)
         config.write_text(json.dumps({**self.config, **metadata}, indent=2, sort_keys=True, default=str))
         return [config, weights]
 
