@@ -13,6 +13,7 @@ GROUPS = {
     "split_audio": "shared.split_settings:SplitAudioSettings",
     "preprocess": "shared.preprocess_settings:PreprocessSettings",
     "train": "shared.train_settings:TrainSettings",
+    "export_tensors": "shared.tensor_export:TensorExportSettings",
     # job kinds whose settings live with their job (importing them loads no model)
     "selftest": "daemon.selftest:SelftestSettings",
     "load": "daemon.models.commands:LoadSettings",
