@@ -313,3 +313,22 @@ def _format(fmt: str) -> PresetFormat:
     if fmt not in FORMATS:
         raise SettingsError(f"unknown preset format {fmt!r}; known: {', '.join(FORMATS)}")
     return FORMATS[fmt]
+
+
+def mapping_markdown() -> str:
+    """The mapping of every format as Markdown tables (docs/PRESETS.md holds this text)."""
+    lines = []
+    for fmt in FORMATS.values():
+        lines += [f"### {fmt.label}", "", f"| {fmt.label} key | studio | note |", "|---|---|---|"]
+        for key, rule in fmt.fields().items():
+            if isinstance(rule, Rename):
+                spell = ", ".join(f"`{a}` = `{b}`" for a, b in rule.values.items())
+                only = f"only for {'/'.join(rule.only_for)} adapters" if rule.only_for else ""
+                note = "; ".join(n for n in (spell, only) if n)
+                lines.append(f"| `{key}` | `{rule.ours}` | {note} |")
+            elif isinstance(rule, Fixed):
+                lines.append(f"| `{key}` | always `{json.dumps(rule.value)}` | {rule.why} |")
+            else:
+                lines.append(f"| `{key}` | (not carried) | {rule.why} |")
+        lines.append("")
+    return "\n".join(lines)

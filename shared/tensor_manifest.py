@@ -113,7 +113,8 @@ def describe_folder(folder: str | os.PathLike) -> dict:
         return {"kind": "studio", "folder": str(root), "model": model.get("name"),
                 "fingerprint": model.get("fingerprint"), "trigger_word": None,
                 "dataset": manifest.get("dataset_file_absolute") or manifest.get("dataset_file"),
-                "samples": manifest_rows(manifest), "errors": manifest_errors(manifest), "warnings": []}
+                "samples": manifest_rows(manifest), "errors": manifest_errors(manifest), "warnings": [],
+                "complete": manifest.get("complete")}
     if is_acestep_manifest(manifest):
         meta = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
         rows = [_file_row(root, entry) for entry in manifest["samples"]]

@@ -3,6 +3,7 @@ back with the mapped fields equal, unmapped keys reported, out-of-range values r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,11 @@ def test_cli_exports_a_shipped_preset_and_a_profile(tmp_path, capsys):
     assert main(["presets", "export", str(profile), "--format", "ace-lora-trainer"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["seed"] == 5 and data["lora_r"] == load_preset("quick_test").settings.rank
+
+
+def test_the_mapping_in_the_docs_is_the_declared_one():
+    from shared.preset_formats import mapping_markdown
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "PRESETS.md").read_text()
+    section = docs.split("<!-- mapping:start -->\n", 1)[1].split("<!-- mapping:end -->", 1)[0]
+    assert section.strip() == mapping_markdown().strip(), "regenerate the mapping section of docs/PRESETS.md"
