@@ -59,16 +59,17 @@ def render_import(home: str | Path, seed: Seed, values: dict) -> None:
         return
     source = st.session_state[IMPORTED_KEY]["name"]
     st.caption(f"{imported.label} preset {source}: {len(imported.carried)} setting(s) carried")
-    st.dataframe([{f"{imported.label} key": k, "studio setting": s, "value": json.dumps(v)}
-                  for k, (s, v) in imported.carried.items()], hide_index=True, key="presets.carried")
-    for line in imported.report():
-        st.warning(f"Not carried: {line}")
+    rows = [{f"{imported.label} key": k, "studio setting": s, "value": json.dumps(v)}
+            for k, (s, v) in imported.carried.items()]
+    st.dataframe(rows, hide_index=True, key="presets.carried", height=min(36 * (len(rows) + 1), 320))
+    if imported.report():
+        st.warning("Not carried:\n" + "\n".join(f"- {line}" for line in imported.report()))
     c1, c2, c3 = st.columns([2, 2, 3])
     if c1.button("Apply to the form", key="presets.apply_import"):
         keep = {k: values.get(k) for k in PATHS if values.get(k)}
         seed({**imported.settings.to_dict(), **keep},
              ("success", f"{imported.label} preset {source} applied to the form."),
-             *[("warning", f"Not carried: {line}") for line in imported.report()])
+             *([("warning", "Not carried: " + "; ".join(imported.report()))] if imported.report() else []))
         st.rerun()
     name = c3.text_input("Preset name", (imported.name or Path(source).stem).replace(" ", "_"),
                          key="presets.import_name", label_visibility="collapsed")
