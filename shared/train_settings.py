@@ -102,8 +102,8 @@ class TrainSettings(SettingsGroup):
     gradient_accumulation: int = setting(4, "Batches per optimizer step.", section="Training", minimum=1)
     seed: int = setting(42, "Seed for data order, noise, timesteps and dropout.", section="Training",
                         minimum=0)
-    dataset_repeats: int = setting(1, "Passes over every sample per epoch, each in a new order (more steps "
-                                   "per epoch; Side-Step's dataset_repeats).", section="Training",
+    dataset_repeats: int = setting(1, "Times every sample is seen per epoch, all shuffled together (more "
+                                   "steps per epoch; Side-Step's dataset_repeats).", section="Training",
                                    importance="advanced", minimum=1, maximum=1000)
 
     # -- performance -------------------------------------------------------------------
