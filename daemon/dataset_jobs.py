@@ -10,15 +10,14 @@ file and renamed, so a stop or a crash leaves no half-written segment.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from daemon.jobs import JobContext
 from daemon.registry import job_kind
+from shared.atomic import write_file_atomic
 from shared.dataset_scan import iter_audio_files, sidecar_names, sidecar_paths
 from shared.errors import SettingsError
 from shared.split_settings import SplitAudioSettings
@@ -121,23 +120,15 @@ def _subtype(output_format: str, source_subtype: str) -> str:
 def _write_atomic(target: Path, data: Any, rate: int, output_format: str, subtype: str) -> None:
     import soundfile
 
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".{output_format}", dir=target.parent)
-    os.close(handle)
-    try:
-        soundfile.write(tmp, data, rate, subtype=subtype, format=output_format.upper())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(target, lambda tmp: soundfile.write(tmp, data, rate, subtype=subtype,
+                                                          format=output_format.upper()))
 
 
 def _copy_whole(path: Path, out_dir: Path, overwrite: bool) -> bool:
     target = out_dir / path.name
     if target.exists() and not overwrite:
         return False
-    tmp = out_dir / f".{path.name}.copy.tmp"
-    shutil.copy2(path, tmp)
-    os.replace(tmp, target)
+    write_file_atomic(target, lambda tmp: shutil.copy2(path, tmp))
     _copy_sidecars(path, target)
     return True
 

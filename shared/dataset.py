@@ -19,11 +19,11 @@ import json
 import logging
 import os
 import posixpath
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from shared.atomic import write_text_atomic
 from shared.dataset_guard import LabelLossError, label_losses
 from shared.errors import DatasetError, SettingsError
 from shared.labels import KEYSCALES, LANGUAGES, PROMPT_OVERRIDES, TIME_SIGNATURES
@@ -224,21 +224,6 @@ def rebase(dataset: Dataset, new_root: Path) -> Dataset:
 
     samples = [Sample(**{**s.to_dict(), "audio": moved(s.audio)}) for s in dataset.samples]
     return Dataset(root=new_root, options=dataset.options, samples=samples, audio_dir=moved(dataset.audio_dir))
-
-
-def write_text_atomic(path: Path, text: str | bytes) -> None:
-    """Write `text` (UTF-8, or bytes as they are) to a temporary file beside `path`, flush it to
-    disk, then rename it over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8") if isinstance(text, str) else text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = False) -> Dataset:

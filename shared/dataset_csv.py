@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from shared.dataset import Dataset, Sample, write_text_atomic
+from shared.atomic import write_text_atomic
+from shared.dataset import Dataset, Sample
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from shared.atomic import write_json_atomic
 from shared.errors import SettingsError
 from shared.home import studio_home
-from shared.train_settings import TrainSettings
+from shared.train_settings import TrainSettings, adapter_family
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 ENV_PRESETS_DIR = "ACESTEP_STUDIO_PRESETS"
@@ -108,7 +108,7 @@ def preset_path(name: str, folder: Path | None = None, home: str | os.PathLike |
 
 def variant_for(adapter_type: str) -> str:
     """LoRA and DoRA use the `lora` variant; LoKr and LoHa the `lokr` one."""
-    return "lokr" if adapter_type in ("lokr", "loha") else "lora"
+    return "lokr" if adapter_family(adapter_type) == "lycoris" else "lora"
 
 
 def _own_adapter(variants: dict) -> str:

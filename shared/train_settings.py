@@ -11,6 +11,7 @@ from shared.errors import SettingsError
 from shared.settings import SettingsGroup, setting
 
 ADAPTER_TYPES = ("lora", "dora", "lokr", "loha")
+LYCORIS_TYPES = ("lokr", "loha")  # trained through LyCORIS; the others through PEFT
 ATTENTION_TARGETS = ("both", "self", "cross")
 TIMESTEP_MODES = ("model", "logit_normal", "discrete_turbo", "uniform")
 LOSS_WEIGHTINGS = ("none", "min_snr")
@@ -38,7 +39,7 @@ class TrainSettings(SettingsGroup):
 
     # -- data and model -------------------------------------------------------------------
     tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data")
-    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `models`); empty: the "
+    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `checkpoints`); empty: the "
                               "one selected in the daemon.", section="Data")
     crop_frames: int = setting(1500, "Random crop of longer latents, in frames (25 per second); 0 keeps "
                                "whole clips.", section="Data", importance="advanced", minimum=0)
@@ -153,4 +154,9 @@ class TrainSettings(SettingsGroup):
 
     @property
     def is_lycoris(self) -> bool:
-        return self.adapter_type in ("lokr", "loha")
+        return adapter_family(self.adapter_type) == "lycoris"
+
+
+def adapter_family(adapter_type: str) -> str:
+    """"lycoris" (LoKr, LoHa) or "peft" (LoRA, DoRA): the library, file format and shape settings."""
+    return "lycoris" if adapter_type in LYCORIS_TYPES else "peft"

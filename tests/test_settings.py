@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.errors import SettingsError
+from shared.errors import SettingsError, TrainingError
 from shared.settings import SettingsGroup, setting
 from shared.settings_catalog import GROUPS
 from shared.settings_catalog import group as settings_group
@@ -101,3 +101,19 @@ def test_settings_reference_is_current():
     docs = Path(__file__).resolve().parents[1] / "docs" / "SETTINGS.md"
     assert docs.read_text() == all_markdown() + "\n", (
         "docs/SETTINGS.md is stale: run `acestep-studio settings --markdown > docs/SETTINGS.md`")
+
+
+def test_one_adapter_family_rule_for_settings_presets_and_resume():
+    from daemon.train.state import check_resume_settings
+    from shared.presets import variant_for
+    from shared.train_settings import ADAPTER_TYPES, TrainSettings, adapter_family
+
+    families = {t: adapter_family(t) for t in ADAPTER_TYPES}
+    assert families == {"lora": "peft", "dora": "peft", "lokr": "lycoris", "loha": "lycoris"}
+    for adapter_type, family in families.items():
+        assert TrainSettings(adapter_type=adapter_type).is_lycoris == (family == "lycoris")
+        assert variant_for(adapter_type) == ("lokr" if family == "lycoris" else "lora")
+    loha = TrainSettings(adapter_type="loha").to_dict()
+    check_resume_settings(loha, {**loha, "rank": 8}, strict=False)  # LoRA's rank is no LoHa shape
+    with pytest.raises(TrainingError, match="lokr_linear_dim"):
+        check_resume_settings(loha, {**loha, "lokr_linear_dim": 8}, strict=False)

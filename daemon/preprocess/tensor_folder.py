@@ -25,6 +25,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from shared.atomic import write_file_atomic
 from shared.errors import TensorFolderError
 from shared.tensor_manifest import (
     MANIFEST_FORMAT,
@@ -122,16 +123,9 @@ def write_sample(path: str | os.PathLike, tensors: dict[str, Any], metadata: dic
     clean = _normalised(tensors)
     validate_tensors(clean, str(path))
     header = {"format": MANIFEST_FORMAT, "metadata": json.dumps(metadata or {}, default=str)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(clean, str(tmp), metadata=header)
-        os.chmod(tmp, 0o644)  # safetensors creates 0600 files; tensor folders are meant to be shared
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        sha = file_sha256(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # safetensors creates 0600 files; tensor folders are meant to be shared
+    write_file_atomic(path, lambda tmp: save_file(clean, str(tmp), metadata=header), mode=0o644)
+    sha = file_sha256(path)
     return {
         "path": path.name,
         "shapes": {k: list(v.shape) for k, v in clean.items()},

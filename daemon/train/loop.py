@@ -32,13 +32,14 @@ from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, limit_checkpointed_layers,
-    make_fabric, maybe_compile, memory_estimate_mb, model_device, model_dtype, seed_everything,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
+    limit_checkpointed_layers, make_fabric, maybe_compile, memory_estimate_mb, model_device, model_dtype,
+    seed_everything,
 )
-from daemon.train.resume import carry_best, resume
+from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
 from daemon.train.timesteps import TimestepSampler
-from shared.atomic import write_json_atomic
+from shared.atomic import write_folder_atomic, write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
 
@@ -76,11 +77,15 @@ class Policies:
         self.early.load_state_dict(state["early"])
 
 
-def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps of the run)."""
+def plan_steps(n_train: int, settings: TrainSettings, done: Progress | None = None) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps of the run); a resumed run's total counts
+    the steps it took before plus those its epochs still need at today's batching."""
     batches = math.ceil(n_train / settings.batch_size)
     per_epoch = math.ceil(batches / settings.gradient_accumulation)
-    total = per_epoch * settings.epochs
+    done = done or Progress()
+    total = done.global_step + max(settings.epochs - done.epoch, 0) * per_epoch
+    if done.epoch < settings.epochs:
+        total -= math.ceil(done.batch_in_epoch / settings.gradient_accumulation)  # the current epoch's, done
     return per_epoch, min(total, settings.max_steps) if settings.max_steps else total
 
 
@@ -109,6 +114,7 @@ class Run:
     metadata: dict  # what every saved adapter carries
     meter: MetricsLogger
     trainable: int
+    lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
 
     @property
@@ -145,7 +151,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.epoch_indices, settings.batch_size, settings.seed, progress.epoch)
+            batches = batching.epoch_batches(run.epoch_indices, settings.batch_size, settings.seed, progress.epoch,
+                                             run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -188,12 +195,17 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                               getattr(config, "timestep_sigma", 1.0))
 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings)
-    scheduler = build_scheduler(settings, optimizer, total_steps)
     rules, progress = Policies(settings), Progress()
+    saved = None
     if settings.resume_from:
-        resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
+        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings, progress)
+    scheduler = build_scheduler(settings, optimizer, total_steps)
+    if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
+        notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
+    if saved:
+        resume_schedule(scheduler, saved, settings)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
@@ -216,6 +228,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
                metadata=adapter_metadata(settings, info), trainable=trainable,
+               lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
@@ -224,6 +237,10 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
     Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
+    put_back = keep_weights_through_conversion(decoder, precision)
+    if put_back:
+        undo.append(put_back)
+        notes.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
     adapter = build_adapter(settings)
     injected = adapter.inject(decoder)
     undo.append(adapter.remove)
@@ -254,8 +271,14 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     settings, progress, rules = run.settings, run.progress, run.rules
     started = time.perf_counter()
     group_samples = sum(len(batches[i]) for i in group)
-    micro_batches = (batching.load_batch(run.samples, batches[i], settings.crop_frames).to(run.device, run.dtype)
-                     for i in group)
+    pad_tokens = []  # condition tokens padded in, per micro-batch (frames never are: batching.py)
+
+    def load(index: int) -> batching.Batch:
+        batch = batching.load_batch(run.samples, batches[index], settings.crop_frames)
+        pad_tokens.append(batch.condition_pad_tokens)
+        return batch.to(run.device, run.dtype)
+
+    micro_batches = (load(i) for i in group)
     loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
                                     run.null_condition_emb, run.dtype, settings)
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
@@ -267,6 +290,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
                                 detail=f"loss {loss}, grad norm {float(grad_norm)}")
+    lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
     if verdict == "ok":
@@ -277,10 +301,9 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
-    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
-                   lr=run.scheduler.get_last_lr()[0],
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
                    grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
-                   skipped=verdict != "ok")
+                   skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
         save(run, f"step_{progress.global_step}")
@@ -370,21 +393,15 @@ def adapter_metadata(settings: TrainSettings, info: dict) -> dict:
 
 
 def save_adapter_folder(adapter: Adapter, target: Path, metadata: dict) -> Path:
-    from daemon.train.state import write_atomically
-
-    return write_atomically(target, lambda folder: adapter.save(folder, metadata))
+    return write_folder_atomic(target, lambda folder: adapter.save(folder, metadata))
 
 
 def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, metadata: dict) -> Path:
-    """final/ is best/ when best-model tracking found one, else the last weights."""
-    final = run_dir / "final"
-    if best.best_epoch is not None and (run_dir / "best").is_dir():
-        tmp = run_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(run_dir / "best", tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        return final
+    """final/ is best/ when best-model tracking found one, else the last weights; an older final/ is
+    replaced in one step, so there is never a moment without one."""
+    final, best_dir = run_dir / "final", run_dir / "best"
+    if best.best_epoch is not None and best_dir.is_dir():
+        return write_folder_atomic(final, lambda folder: shutil.copytree(best_dir, folder, dirs_exist_ok=True))
     return save_adapter_folder(adapter, final, metadata)
 
 

@@ -52,9 +52,10 @@ def build_optimizer(settings: TrainSettings, params: Iterable[torch.nn.Parameter
 
 
 def lr_lambda(scheduler: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """The learning-rate multiplier at optimizer step `step` (0-based)."""
-    warmup = 0 if scheduler == "constant" else warmup_steps
+    """The learning-rate multiplier at optimizer step `step` (0-based). A warm-up longer than the run
+    is cut to the run's length (else the run would end far below its learning rate)."""
     total = max(total_steps, 1)
+    warmup = 0 if scheduler == "constant" else min(warmup_steps, total)
 
     def factor(step: int) -> float:
         if step < warmup:

@@ -75,6 +75,39 @@ def borrow_decoder(decoder: nn.Module) -> Callable[[], None]:
     return give_back
 
 
+def keep_weights_through_conversion(decoder: nn.Module, precision: str) -> Callable[[], None] | None:
+    """Under bf16-true Fabric converts the whole decoder to bf16 in place, and it is the daemon's
+    shared one: its tensors of another dtype are copied to the CPU first and put back afterwards,
+    exactly (a cast back would leave bf16-rounded weights). Returns the undo, or None when nothing
+    will be converted."""
+    if precision != "bf16-true":
+        return None
+    kept = {name: tensor.detach().to("cpu", copy=True) for name, tensor in _named_tensors(decoder)
+            if tensor.is_floating_point() and tensor.dtype != torch.bfloat16}
+    if not kept:
+        return None
+
+    def put_back() -> None:
+        for name, tensor in _named_tensors(decoder):
+            if name in kept:
+                _replace_tensor(decoder, name, kept[name].to(tensor.device))
+
+    return put_back
+
+
+def _named_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [*module.named_parameters(), *module.named_buffers()]
+
+
+def _replace_tensor(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    owner_name, _, leaf = name.rpartition(".")
+    owner = module.get_submodule(owner_name)
+    if leaf in owner._parameters:
+        owner._parameters[leaf].data = value
+    else:
+        owner._buffers[leaf] = value
+
+
 def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     """Checkpoint the decoder's layers; its input is made to require grad first, so the checkpointed
     layers see a graph even though every base weight is frozen (the crash PEFT users met).

@@ -7,8 +7,8 @@ A checkpoint folder (`checkpoints/epoch_N/` or `checkpoints/step_N/`) holds:
   loss history, and a sha256 of every trainable adapter tensor;
 - `training_state.safetensors`: the optimizer's state tensors, flattened, and torch's RNG states.
 
-Everything is written into a hidden temporary folder that is renamed into place last, so a kill
-during a save leaves the previous checkpoint as it was.
+Everything is written into a hidden temporary folder that takes the checkpoint's place last
+(shared/atomic.py), so a kill during a save leaves the previous checkpoint as it was.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +23,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from shared.atomic import write_folder_atomic
 from shared.errors import TrainingError
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS
+from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
 
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 STATE_FORMAT = "acestep-studio-training-state"
 STATE_VERSION = 1
-
-
-def write_atomically(target: Path, write: Any) -> Path:
-    """Run `write(tmp_folder)`, then rename the folder to `target` (replacing an older one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    for path in tmp.iterdir():
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
-    if target.exists():
-        old = target.parent / f".old-{target.name}-{os.getpid()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    return target
 
 
 # -- RNG --------------------------------------------------------------------------------------
@@ -135,7 +115,7 @@ def save_checkpoint(target: Path, *, adapter: Any, adapter_metadata: dict, optim
         save_file({**optim_tensors, **rng_tensors}, str(folder / STATE_TENSORS))
         (folder / STATE_JSON).write_text(json.dumps(state, default=_json_default))
 
-    return write_atomically(target, write)
+    return write_folder_atomic(target, write)
 
 
 def _json_default(value: Any) -> Any:
@@ -159,7 +139,7 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Te
 
 def check_resume_settings(saved: dict, current: dict, strict: bool) -> None:
     """The adapter's shape must match; with `strict`, the optimizer settings too."""
-    family = "lycoris" if current.get("adapter_type") in ("lokr", "loha") else "peft"
+    family = adapter_family(str(current.get("adapter_type")))
     names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
     changed = [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]
     if changed:

@@ -80,7 +80,7 @@ def build_adapter(settings: TrainSettings) -> Adapter:
 
         return LoraAdapter(rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout,
                            targets=suffixes, use_dora=settings.adapter_type == "dora")
-    if settings.adapter_type in ("lokr", "loha"):
+    if settings.is_lycoris:
         from daemon.train.adapters.lokr import LycorisAdapter
 
         return LycorisAdapter(algo=settings.adapter_type, linear_dim=settings.lokr_linear_dim,

@@ -22,8 +22,9 @@ from safetensors.torch import load_file
 from torch import nn
 
 from daemon.train.adapters import matching_modules
-from daemon.train.adapters.lora import header_metadata
+from daemon.train.adapters.metadata import config_fields, header_metadata, write_training_info
 from shared.errors import TrainingError
+from shared.train_settings import LYCORIS_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def config_file(algo: str) -> str:
 class LycorisAdapter:
     def __init__(self, algo: str, linear_dim: int, linear_alpha: int, factor: int, decompose_both: bool,
                  use_tucker: bool, dropout: float, targets: list[str]) -> None:
-        if algo not in ("lokr", "loha"):
+        if algo not in LYCORIS_TYPES:
             raise TrainingError(f"LyCORIS algo must be lokr or loha, got {algo!r}")
         self.kind = algo
         self.config = {
@@ -69,7 +70,7 @@ class LycorisAdapter:
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
         """A saved LoKr/LoHa rebuilt from its config and loaded onto `decoder`."""
-        for algo in ("lokr", "loha"):
+        for algo in LYCORIS_TYPES:
             if (folder / config_file(algo)).is_file():
                 config = json.loads((folder / config_file(algo)).read_text())
                 break
@@ -130,11 +131,14 @@ class LycorisAdapter:
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / weights_file(self.kind)
         config = folder / config_file(self.kind)
-        header = header_metadata({**metadata, **self.config})
-        header.update({"format": "lycoris", f"{self.kind}_config": json.dumps(self.acestep_config(), sort_keys=True)})
+        hyper = self.acestep_config()
+        # As ACE-Step's own saver: algo and format at the top, the hyper-parameters as one JSON string.
+        header = {**header_metadata(metadata), "algo": self.kind, "format": "lycoris",
+                  f"{self.kind}_config": json.dumps(hyper, sort_keys=True)}
         self._net().save_weights(str(weights), None, header)
-        config.write_text(json.dumps({**self.config, **metadata}, indent=2, sort_keys=True, default=str))
-        return [config, weights]
+        # The same keys again: ace-lora-trainer reads this file, not the header.
+        config.write_text(json.dumps({**hyper, **config_fields(metadata)}, indent=2, sort_keys=True))
+        return [config, weights, write_training_info(folder, metadata)]
 
     def load(self, folder: Path) -> None:
         state = load_file(str(folder / weights_file(self.kind)))
