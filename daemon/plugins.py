@@ -15,6 +15,9 @@ PLUGIN_MODULES = [
     "daemon.preprocess.acestep_export",
     "daemon.dataset_jobs",
     "daemon.train.job",
+    "daemon.sample.job",
+    "daemon.sample.commands",
+    "daemon.export.job",
 ]
 
 

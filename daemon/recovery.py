@@ -19,7 +19,8 @@ from shared.atomic import write_json_atomic
 log = logging.getLogger(__name__)
 
 LEFT_ACTIVE = ("queued", "running")
-TMP_PREFIX = ".tmp-"  # daemon.train.state.write_atomically's hidden folders (and files) of a save
+TMP_PREFIX = ".tmp-"  # shared.atomic.write_folder_atomic's hidden folder of a save in progress
+TMP_FILE = ".*.tmp"  # shared.atomic.write_file_atomic's hidden file of a write in progress
 ResumePoint = Callable[[str, Path], Path | None]
 
 
@@ -55,9 +56,11 @@ def mark_interrupted(run_dir: Path, job: dict, resume_from: Path | None) -> dict
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
-    """Hidden `.tmp-*` folders and files of saves a kill interrupted, in the run folder and one level down."""
+    """Hidden `.tmp-*` folders and `.*.tmp` files of writes a kill interrupted, in the run folder
+    and one level down (checkpoints/, best/...)."""
     for parent in [run_dir, *(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))]:
-        for path in parent.glob(f"{TMP_PREFIX}*"):
+        stale = [*parent.glob(f"{TMP_PREFIX}*"), *(p for p in parent.glob(TMP_FILE) if p.is_file())]
+        for path in stale:
             log.info("removing %s, left by an interrupted save", path)
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)

@@ -11,6 +11,7 @@ notices a daemon restart by its session id.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -27,7 +28,8 @@ from shared.errors import DaemonNotRunning, DaemonTimeout, JobError, ProtocolErr
 from shared.protocol import EVENT_TOPIC, Session, new_id
 
 log = logging.getLogger(__name__)
-READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models"}
+READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models",
+             "run_samples", "run_file"}
 STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown", "unload"}
 FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: the daemon died
 
@@ -191,6 +193,19 @@ class StudioClient:
     def shutdown(self) -> dict:
         return self.request("shutdown")
 
+    def run_samples(self, run: str) -> list[dict]:
+        """A run's clips (sidecars with `audio` and `spectrogram` paths relative to the run folder)."""
+        return self.request("run_samples", {"run_id": run})["clips"]
+
+    def run_file(self, run: str, path: str) -> bytes:
+        """The bytes of a file inside a run folder (a clip, a spectrogram), fetched in chunks."""
+        chunks, offset = [], 0
+        while offset is not None:
+            reply = self.request("run_file", {"run_id": run, "path": path, "offset": offset})
+            chunks.append(base64.b64decode(reply["data"]))
+            offset = reply["next_offset"]
+        return b"".join(chunks)
+
     def subscribe(self) -> "EventStream":
         return EventStream(self)
 
@@ -220,7 +235,7 @@ class EventStream:
         self.client = client
         self.sock = client.connect(zmq.SUB, "event_port")
         self.sock.setsockopt(zmq.SUBSCRIBE, EVENT_TOPIC)
-        snapshot = client.status()
+        snapshot = client.status(metrics_limit=0)  # only its seq and session are needed here
         self.snapshot = snapshot
         self.daemon_session = snapshot["daemon_session"]
         self.last_seq = snapshot["last_seq"]

@@ -34,6 +34,11 @@ class Rename:
     ours: str
     values: dict = field(default_factory=dict)
     only_for: tuple[str, ...] = ()  # adapter types the key applies to (empty: all)
+    back: dict | None = None  # our value -> theirs on export, where not simply `values` reversed
+
+    def theirs(self, ours: Any) -> Any:
+        back = self.back if self.back is not None else {v: k for k, v in self.values.items()}
+        return back.get(ours, ours)
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,9 @@ ACE_LORA_TRAINER = PresetFormat(
         "max_epochs": Rename("epochs"),
         "save_every_n_epochs": Rename("save_every_epochs"),
         "mixed_precision": Rename("precision", {"bf16": "bf16-mixed", "fp16": "16-mixed", "fp32": "32-true"}),
-        "torch_compile": Rename("compile"),
+        # The studio's compile is auto/on/off; auto compiles only where it pays (CUDA, long runs).
+        "torch_compile": Rename("compile", {True: "on", False: "off"},
+                                back={"on": True, "off": False, "auto": False}),
         "max_latent_length": Rename("crop_frames"),
         "lora_r": Rename("rank"),
         "lora_alpha": Rename("alpha"),
@@ -273,7 +280,9 @@ def import_foreign(data: Any, fmt: str | None = None, source: str = "preset") ->
 def _our_value(rule: Rename, key: str, value: Any, spec: PresetFormat, source: str) -> Any:
     """Their value in our spelling and type, checked against the setting's range."""
     setting = TrainSettings.spec(rule.ours)
-    value = rule.values.get(value, value) if isinstance(value, (str, int, float, bool)) else value
+    if isinstance(value, (str, int, float, bool)):
+        value = next((ours for theirs, ours in rule.values.items()
+                      if theirs == value and type(theirs) is type(value)), value)
     try:
         if isinstance(value, str) and setting.type is not str:
             return setting.parse_text(value, "train")  # "1e-4" written as text
@@ -298,9 +307,7 @@ def export_foreign(settings: TrainSettings, fmt: str, name: str = "",
         if isinstance(rule, Fixed):
             out[key] = rule.value
         elif isinstance(rule, Rename) and (not rule.only_for or settings.adapter_type in rule.only_for):
-            ours = getattr(settings, rule.ours)
-            theirs = {v: k for k, v in rule.values.items()}
-            out[key] = theirs.get(ours, ours)
+            out[key] = rule.theirs(getattr(settings, rule.ours))
             written.add(rule.ours)
     unused = set(NOT_EXPORTED) | (set() if settings.is_lycoris else
                                   {s for s in TrainSettings.names() if s.startswith("lokr_")})

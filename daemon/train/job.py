@@ -18,7 +18,7 @@ def last_checkpoint(run_dir: Path) -> Path | None:
 
 
 @job_kind("train", TrainSettings, "Train a LoRA / DoRA / LoKr / LoHa adapter on the DiT from a tensor folder.",
-          actions=("save_now",), resume_point=last_checkpoint)
+          actions=("save_now", "sample_now"), resume_point=last_checkpoint)
 def run_train_job(ctx: JobContext, settings: TrainSettings) -> dict:
     """Train; a stop request (or the daemon's SIGTERM / Ctrl-C) saves a resumable checkpoint first."""
     from daemon.train.run import run_training

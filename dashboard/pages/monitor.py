@@ -58,12 +58,14 @@ def render_progress(job: dict, points: list[dict]) -> None:
 
 
 def render_controls(job: dict) -> None:
-    """Stop (the job saves first), and the actions the job's kind declares (save now for training)."""
-    c1, c2, _ = st.columns([1, 1, 3])
+    """Stop (the job saves first), and the actions the job's kind declares (save now, sample now)."""
+    c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     if c1.button("Stop (saves first)", key=f"monitor.stop.{job['id']}"):
         act(lambda: client.stop(job["id"]), "Stop requested: the job saves, then ends.")
     if "save_now" in job.get("actions", []) and c2.button("Save now", key=f"monitor.save.{job['id']}"):
         act(lambda: client.action("save_now", job["id"]), "Save requested: a checkpoint after this step.")
+    if "sample_now" in job.get("actions", []) and c3.button("Sample now", key=f"monitor.sample.{job['id']}"):
+        act(lambda: client.action("sample_now", job["id"]), "Samples requested: clips after this step (Samples page).")
 
 
 def act(fn: Callable[[], object], success: str) -> None:

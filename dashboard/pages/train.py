@@ -186,11 +186,12 @@ def check(values: dict) -> tuple[TrainSettings | None, str | None]:
     except SettingsError as err:
         return None, str(err)
     if not settings.tensors_dir:
-        return settings, "train.tensors_dir: choose the folder of training tensors (made on the Preprocess page)"
+        return settings, str(TrainSettings.field_error("tensors_dir", "choose the folder of training tensors "
+                                                                      "(made on the Preprocess page)"))
     if not Path(settings.tensors_dir).expanduser().is_dir():
-        return settings, f"train.tensors_dir: {settings.tensors_dir} is not a folder"
+        return settings, str(TrainSettings.field_error("tensors_dir", f"{settings.tensors_dir} is not a folder"))
     if settings.resume_from and not Path(settings.resume_from).expanduser().is_dir():
-        return settings, f"train.resume_from: {settings.resume_from} is not a folder"
+        return settings, str(TrainSettings.field_error("resume_from", f"{settings.resume_from} is not a folder"))
     return settings, None
 
 

@@ -22,6 +22,8 @@ CLI_MODULES = [
     "shared.cli.dataset",
     "shared.cli.train",
     "shared.cli.presets",
+    "shared.cli.sample",
+    "shared.cli.export",
 ]
 
 

@@ -52,7 +52,7 @@ def test_an_error_reply_quotes_a_huge_value_only_in_part(daemon):
     huge = {"kind": "selftest", "settings": {"steps": "9" * 500_000}}
     sock.send_multipart(session.serialize(session.msg("submit", huge)))
     reply = reply_of(sock, session)
-    assert reply["ename"] == "SettingsError" and "selftest.steps" in reply["evalue"]
+    assert reply["ename"] == "SettingsError" and reply["evalue"].startswith("Steps: expected int")
     assert len(reply["evalue"]) < 3000 and "more characters" in reply["evalue"]
 
 

@@ -23,6 +23,8 @@ def test_a_restart_marks_the_killed_job_interrupted_and_removes_stale_temporarie
     for folder in stale:
         folder.mkdir(parents=True)
         (folder / "adapter_model.safetensors").write_bytes(b"half")
+    stale.append(run / ".job.json.4242.0a1b2c3d.tmp")  # a JSON write cut short
+    stale[-1].write_text('{"state": "runn')
     kept = run / "checkpoints" / "epoch_2"
     kept.mkdir()
     daemon_proc.kill()

@@ -110,7 +110,7 @@ def test_cli_settings_layer_defaults_preset_and_overrides(tmp_path):
     assert settings.adapter_type == "lokr" and settings.epochs == 3
     assert settings.learning_rate == lokr.learning_rate and settings.tensors_dir == str(tmp_path)
     assert Path(settings.resume_from).is_absolute()
-    with pytest.raises(SettingsError, match="rank"):
+    with pytest.raises(SettingsError, match="^Rank: expected int"):
         TrainSettings().with_overrides(["rank=many"])
 
 

@@ -170,7 +170,7 @@ def test_epoch_numbers_count_finished_epochs_everywhere(fresh_model, samples, tm
     assert [(p["step"], p["epoch"]) for p in points if "epoch_loss" in p] == [(4, 1), (8, 2)]
     for n in (1, 2):
         assert json.loads((checkpoints / f"epoch_{n}" / "training_state.json").read_text())["epoch"] == n
-        assert json.loads((checkpoints / f"epoch_{n}" / "adapter_config.json").read_text())["epoch"] == n
+        assert json.loads((checkpoints / f"epoch_{n}" / "training_info.json").read_text())["epoch"] == n
     closed = {4: 1, 8: 2}  # the end of an epoch reports its new count at the same step
     for done, message in reporter.messages:
         assert message in {f"step {done}, {n} of 2 epochs done" for n in (saved[done], closed.get(done))}

@@ -107,6 +107,12 @@ class LoraAdapter:
             self.peft_model.unload()
             self.peft_model = None
 
+    def merge(self, strength: float) -> None:
+        """W + (alpha / r) x strength x B @ A (DoRA: PEFT's merge with its magnitude) into each target."""
+        self.set_strength(strength)
+        self._peft().merge_and_unload(safe_merge=True)
+        self.peft_model = None
+
     def set_strength(self, strength: float) -> None:
         """Scale as ACE-Step does: scaling = (alpha / r) * strength on every LoRA layer."""
         for module in self._peft().modules():
