@@ -67,7 +67,7 @@ def find_keyscale(text: str) -> str:
         introduced = bool(_KEY_WORDS.search(before[-24:]))
         if not match["note"].isupper() and not introduced:
             continue
-        if match["mode"] == "m" and match["note"] == "A" and match["acc"] is None and _is_i_am(before, match.end(), text):
+        if match["mode"] == "m" and match["note"] == "A" and not match["acc"] and _is_i_am(before, match.end(), text):
             continue  # "I Am", "Am I" are words, not A minor
         value = _canonical_key(match["note"], match["acc"], match["mode"])
         if value and (best is None or (0 if introduced else 1, match.start()) < best[:2]):
