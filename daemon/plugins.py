@@ -17,6 +17,7 @@ PLUGIN_MODULES = [
     "daemon.sample.job",
     "daemon.sample.commands",
     "daemon.export.job",
+    "daemon.caption.job",
 ]
 
 
