@@ -1,4 +1,4 @@
-"""`python -m daemon.demo [--root ROOT]`: write the demo checkpoint and the demo dataset.
+"""`python -m daemon.demo [--root ROOT]`: write the demo checkpoint, captioner, transcriber and dataset.
 
 ROOT defaults to $ACESTEP_DEMO_ROOT or ./demo_assets; the checkpoint goes to ROOT/checkpoints and
 the dataset to ROOT/dataset. Both are deterministic from the seed and skipped when up to date.

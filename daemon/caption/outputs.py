@@ -38,8 +38,9 @@ def finish(ctx: Any, settings: CaptionSettings, source: Any) -> dict:
         if record.done and not record.labels:
             settle(record, settings, source.trigger_word)
     finished = [r for r in source.records if r.done and not r.error]
-    base = source.dataset.audio_folder() if source.dataset is not None else Path(settings.source).expanduser().absolute()
-    ctx.write_json(RESULTS_NAME, {"source": str(Path(settings.source).expanduser().absolute()),
+    where = Path(settings.source).expanduser().absolute()
+    base = source.dataset.audio_folder() if source.dataset is not None else where
+    ctx.write_json(RESULTS_NAME, {"source": str(where),
                                   "dataset": str(source.dataset_file) if source.dataset_file else None,
                                   "folder": str(base), "files": [r.to_dict() for r in source.records]})
     text = csv_text(finished)
