@@ -102,7 +102,7 @@ class CaptionSettings(SettingsGroup):
                                        "ElevenLabs'.", section="Cloud", importance="expert",
                                        label="ElevenLabs base URL")
     request_timeout: float = setting(180.0, "Seconds to wait for one cloud answer.", section="Cloud",
-                                     importance="advanced", minimum=1.0, maximum=3600.0)
+                                     importance="advanced", minimum=0.1, maximum=3600.0)
     max_retries: int = setting(4, "Retries of a cloud request that hit a rate limit, a server error or a "
                                "timeout (waiting 2, 4, 8... s, or what the server asks).", section="Cloud",
                                importance="advanced", minimum=0, maximum=10)
