@@ -19,12 +19,13 @@ LOSS_WEIGHTINGS = ("none", "min_snr")
 OPTIMIZERS = ("adamw", "adamw8bit", "adafactor", "prodigy")
 SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
+COMPILE_MODES = ("auto", "on", "off")
 
 # Settings whose change between a checkpoint and its resume changes the optimisation itself;
 # `strict_resume` refuses such a resume.
 OPTIMIZER_SETTINGS = (
     "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "batch_size",
-    "gradient_accumulation", "max_grad_norm",
+    "gradient_accumulation", "max_grad_norm", "dataset_repeats",
 )
 # Settings that must match the checkpoint, always: the adapter's shape, per adapter family.
 ADAPTER_SHAPE_SETTINGS = {
@@ -105,12 +106,21 @@ class TrainSettings(SettingsGroup):
     gradient_accumulation: int = setting(4, "Batches per optimizer step.", section="Training", minimum=1)
     seed: int = setting(42, "Seed for data order, noise, timesteps and dropout.", section="Training",
                         minimum=0)
+    dataset_repeats: int = setting(1, "Times every sample is seen per epoch, all shuffled together (more "
+                                   "steps per epoch; Side-Step's dataset_repeats).", section="Training",
+                                   importance="advanced", minimum=1, maximum=1000)
 
     # -- performance -------------------------------------------------------------------
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass (less "
                                            "memory, slower).", section="Performance")
-    compile: bool = setting(False, "torch.compile the decoder where safe (never with PEFT, not on CPU).",
-                            section="Performance", importance="advanced")
+    gradient_checkpointing_ratio: float = setting(1.0, "Share of the decoder's layers recomputed when "
+                                                  "gradient checkpointing is on (1 = all; less is faster "
+                                                  "and uses more memory).", section="Performance",
+                                                  importance="advanced", minimum=0.0, maximum=1.0)
+    compile: str = setting("auto", "torch.compile the decoder: auto (on for CUDA runs long enough to repay "
+                           "the warm-up of a minute or two, off on CPU and MPS), on, or off. A compile "
+                           "failure falls back to eager with a warning.", section="Performance",
+                           importance="advanced", choices=COMPILE_MODES)
     precision: str = setting("auto", "Precision: auto (bf16-mixed on Ampere+, 16-mixed on older "
                              "GPUs, 32-true on CPU).", section="Performance", importance="advanced",
                              choices=PRECISIONS)
@@ -172,6 +182,13 @@ class TrainSettings(SettingsGroup):
                                       section="Resume")
     strict_resume: bool = setting(False, "Refuse a resume whose optimizer settings differ from the "
                                   "checkpoint's.", section="Resume", importance="advanced")
+
+    @classmethod
+    def from_dict(cls, data: dict | None, *, strict: bool = True) -> "TrainSettings":
+        if isinstance(data, dict) and isinstance(data.get("compile"), bool):
+            # Settings saved when compile was a yes/no switch (profiles, checkpoints, presets).
+            data = {**data, "compile": "on" if data["compile"] else "off"}
+        return super().from_dict(data, strict=strict)
 
     def validate(self) -> None:
         check_strengths(self.sample_strengths, "train.sample_strengths")

@@ -27,12 +27,14 @@ import torch
 
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
+from daemon.train.compile import Compilation, prepare_compile
+from daemon.train.fallback import runnable_settings
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
-    make_fabric, maybe_compile, memory_estimate_mb, model_device, model_dtype, seed_everything,
+    limit_checkpointed_layers, make_fabric, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
@@ -112,9 +114,15 @@ class Run:
     metadata: dict  # what every saved adapter carries
     meter: MetricsLogger
     trainable: int
+    compilation: Compilation  # runs each step's passes compiled, or eagerly once compiling failed
     lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
     sample_hook: Any = None  # samples while training (daemon/sample/during_training.py), or None
+
+    @property
+    def epoch_indices(self) -> list[int]:
+        """The samples of one epoch: every training sample `dataset_repeats` times."""
+        return self.train_idx * self.settings.dataset_repeats
 
     def draw(self, batch: batching.Batch) -> Draws:
         return Draws.sample(batch, self.sampler, self.settings.cfg_dropout)
@@ -142,11 +150,12 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
            undo: list[Callable[[], None]], sample_hook: Any = None) -> dict:
     run = set_up(settings, model, samples, run_dir, reporter, info, undo)
+    settings = run.settings  # as set up: an optimizer this machine lacks is replaced there
     run.sample_hook = sample_hook
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch,
+            batches = batching.epoch_batches(run.epoch_indices, settings.batch_size, settings.seed, progress.epoch,
                                              run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
@@ -178,11 +187,12 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
     device, dtype = model_device(model), model_dtype(model)
+    notes: list[str] = list(info.pop("notes", []))  # the job's own (e.g. a folder without a fingerprint)
+    settings = runnable_settings(settings, device, reporter, notes)
     fabric, precision = make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
-    notes: list[str] = []
     decoder_parameters = count_parameters(model.decoder)
     adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, undo)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
@@ -196,18 +206,20 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     if settings.resume_from:
         saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings, progress)
     scheduler = build_scheduler(settings, optimizer, total_steps)
     if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
         notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
     if saved:
         resume_schedule(scheduler, saved, settings)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
         "trainable_parameters": trainable, "decoder_parameters": decoder_parameters,
         "adapter": settings.adapter_type, "device": str(device), "precision": precision,
         "train_samples": len(train_idx), "validation_samples": len(val_idx),
+        "dataset_repeats": settings.dataset_repeats,
         "batch_size": settings.batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
         "memory_estimate_mb": round(memory_estimate_mb(
             model.decoder, trainable, settings, getattr(config, "hidden_size", 0),
@@ -216,21 +228,21 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     }
     report_preflight(preflight, settings, run_dir, reporter)
 
-    module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
+    module, optimizer = fabric.setup(AdapterHost(compilation.decoder, adapter.own_modules()), optimizer)
     module.train()
     return Run(settings=settings, run_dir=run_dir, reporter=reporter, samples=samples, train_idx=train_idx,
                val_idx=val_idx, device=device, dtype=dtype, precision=precision, fabric=fabric,
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
-               metadata=adapter_metadata(settings, info), trainable=trainable,
+               metadata=adapter_metadata(settings, info), trainable=trainable, compilation=compilation,
                lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
                    notes: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
-    """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
-    Returns (adapter, the decoder to call, trainable parameter count)."""
+    """Borrow the decoder, inject the adapter (its pre-flight notes too), switch on checkpointing as
+    asked. Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
     put_back = keep_weights_through_conversion(decoder, precision)
     if put_back:
@@ -241,9 +253,13 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     undo.append(adapter.remove)
     adapter.to(device, adapter_dtype(precision))
     trainable = check_placement(adapter, device, adapter_dtype(precision))
+    notes += getattr(adapter, "notes", [])  # e.g. LoKr's "full matrix mode", in words
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(injected))
-    return adapter, maybe_compile(injected, settings, device, notes), trainable
+        if settings.gradient_checkpointing_ratio < 1.0:
+            kept, layers = limit_checkpointed_layers(injected, settings.gradient_checkpointing_ratio)
+            notes.append(f"gradient checkpointing on {kept} of {layers} decoder layers")
+    return adapter, injected, trainable
 
 
 def report_preflight(preflight: dict, settings: TrainSettings, run_dir: Path, reporter: Reporter) -> None:
@@ -270,18 +286,23 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
         pad_tokens.append(batch.condition_pad_tokens)
         return batch.to(run.device, run.dtype)
 
-    micro_batches = (load(i) for i in group)
-    loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
-                                    run.null_condition_emb, run.dtype, settings)
+    def passes() -> torch.Tensor:  # run again, one compile stage down, if the compiled one fails
+        pad_tokens.clear()
+        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group), group_samples,
+                                    run.draw, run.null_condition_emb, run.dtype, settings)
+
+    loss_sum = run.compilation.run_step(passes, reset=lambda: run.optimizer.zero_grad(set_to_none=True))
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
                                           error_if_nonfinite=False)
-    loss = float(loss_sum) / group_samples
+    # One device sync for both numbers (each float() of a CUDA tensor waits for the GPU).
+    loss_total, grad_value = torch.stack([loss_sum.float(), grad_norm.float()]).tolist()
+    loss = loss_total / group_samples
     # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps and
     # lowers its scale itself, so only a non-finite loss counts as bad there.
     scaled_fp16 = run.precision == "16-mixed"
-    grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+    grads_ok = scaled_fp16 or math.isfinite(grad_value)
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
-                                detail=f"loss {loss}, grad norm {float(grad_norm)}")
+                                detail=f"loss {loss}, grad norm {grad_value}")
     lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
@@ -294,7 +315,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
     run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
-                   grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
+                   grad_norm=grad_value, step_time=time.perf_counter() - started, samples=group_samples,
                    skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())

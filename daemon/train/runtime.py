@@ -1,5 +1,5 @@
-"""What the loop sets up before the first step: Fabric, precision, seeding, the decoder's
-performance switches (gradient checkpointing, compile) and the pre-flight report.
+"""What the loop sets up before the first step: Fabric, precision, seeding, gradient checkpointing
+and the memory estimate of the pre-flight report (compile.py decides and wraps torch.compile).
 """
 from __future__ import annotations
 
@@ -128,23 +128,23 @@ def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     return undo
 
 
+def limit_checkpointed_layers(decoder: nn.Module, ratio: float) -> tuple[int, int]:
+    """Keep checkpointing on the first `ratio` share of the decoder's layers only (Side-Step's
+    gradient_checkpointing_ratio): the rest keep their activations, faster but using more memory.
+    Returns (checkpointed layers, layers)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in decoder.modules() if isinstance(m, GradientCheckpointingLayer)]
+    keep = round(ratio * len(layers))
+    for layer in layers[keep:]:
+        layer.gradient_checkpointing = False
+    return keep, len(layers)
+
+
 def _require_grad(output: Any) -> Any:
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         output.requires_grad_(True)
     return output
-
-
-def maybe_compile(decoder: nn.Module, settings: TrainSettings, device: torch.device,
-                  notes: list[str]) -> nn.Module:
-    """torch.compile where it is safe: never with PEFT (it crashes on torch >= 2.7 + CUDA), and only
-    when asked (it is off by default, and slow to warm up on CPU)."""
-    if not settings.compile:
-        return decoder
-    if settings.adapter_type in ("lora", "dora"):
-        notes.append("torch.compile skipped: it crashes with PEFT adapters")
-        return decoder
-    notes.append(f"torch.compile on {device.type}")
-    return torch.compile(decoder)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -160,5 +160,7 @@ def memory_estimate_mb(decoder: nn.Module, trainable: int, settings: TrainSettin
     frames = min(max_frames, settings.crop_frames or max_frames)
     tokens = settings.batch_size * math.ceil(frames / 2)
     per_layer = tokens * hidden * 2 * 24  # ~24 saved activations of hidden width per layer, 2 bytes
-    activations = per_layer * (2 if settings.gradient_checkpointing else max(layers, 1))
+    layers = max(layers, 1)
+    recomputed = round(settings.gradient_checkpointing_ratio * layers) if settings.gradient_checkpointing else 0
+    activations = per_layer * (layers - recomputed + (2 if recomputed else 0))
     return (weights + adapter + activations) / 2**20
