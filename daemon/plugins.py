@@ -19,6 +19,7 @@ PLUGIN_MODULES = [
     "daemon.sample.commands",
     "daemon.export.job",
     "daemon.caption.job",
+    "daemon.caption.commands",
 ]
 
 

@@ -220,7 +220,8 @@ def _join_prose(lines: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------ whole answers
-_SPECIAL = re.compile(r"<\|[a-z_]+\|>|</?think>")
+# Chat tokens, think tags, control characters and U+FFFD (bytes a tokenizer could not decode).
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>|</?think>|[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
 
 

@@ -98,6 +98,9 @@ def update_dataset(ctx: Any, path: Path, records: list, overwrite: bool) -> dict
                 setattr(sample, name, value)
             sample.labeled = sample.labeled or bool(sample.caption or sample.genre)
             updated += 1
+    if not updated:
+        ctx.log(f"{path}: no sample changed; the file is left as it was")
+        return {"file": str(path), "updated": 0, "missing": missing}
     try:
         save_dataset(dataset, path)
     except DatasetError as err:
