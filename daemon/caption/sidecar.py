@@ -8,8 +8,9 @@ that makes a stopped batch resumable.
                                 "signal": {...}, "caption": {...answer...}, "lyrics": {...answer...}}}
 
 The scan (`shared.dataset_scan`) reads the label keys and ignores the block. Keys the file had are
-kept; a sidecar that was not ours and whose values change is copied to `<stem>.json.bak` first
-(once), and so is one that is not valid JSON. Writes are atomic.
+kept. Before a value that someone else wrote (not a value of the block's `written`) is replaced,
+the file is copied to `<stem>.json.bak` (once, the first such file is kept), and so is a file that
+is not valid JSON. Writes are atomic.
 """
 from __future__ import annotations
 
@@ -56,13 +57,14 @@ def write_sidecar(audio: Path, labels: dict[str, Any], block: dict) -> Path:
     if data is None:  # there, but not JSON we can keep: save it before replacing it
         _backup(path)
         data = {}
-    if not isinstance(data.get(BLOCK), dict) and any(data.get(k) not in (None, "", labels.get(k)) for k in LABEL_KEYS):
-        _backup(path)
-    for name in LABEL_KEYS:
-        value = labels.get(name)
-        if name == "lyrics" and labels.get("is_instrumental"):
-            value = "[Instrumental]"
-        data[name] = value
+    values = {name: labels.get(name) for name in LABEL_KEYS}
+    if values.get("is_instrumental"):
+        values["lyrics"] = "[Instrumental]"
+    earlier = data.get(BLOCK) if isinstance(data.get(BLOCK), dict) else {}
+    ours = earlier.get("written") or {}
+    if any(data.get(k) not in (None, "", "unknown", False, values[k], ours.get(k)) for k in LABEL_KEYS):
+        _backup(path)  # a value someone else wrote is replaced
+    data.update(values)
     data[BLOCK] = {**block, "version": VERSION}
     write_json_atomic(path, data)
     return path
