@@ -21,6 +21,7 @@ SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_wi
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
 STRATEGIES = ("auto", "ddp", "zero1")  # several devices: auto = ddp (daemon/train/distributed.py)
 ZERO1_OPTIMIZERS = ("adamw", "adafactor")  # their state is per parameter, so it can be split up
+COMPILE_MODES = ("auto", "on", "off")
 
 # Settings whose change between a checkpoint and its resume changes the optimisation itself;
 # `strict_resume` refuses such a resume.
@@ -111,8 +112,10 @@ class TrainSettings(SettingsGroup):
     # -- performance -------------------------------------------------------------------
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass (less "
                                            "memory, slower).", section="Performance")
-    compile: bool = setting(False, "torch.compile the decoder where safe (never with PEFT, not on CPU).",
-                            section="Performance", importance="advanced")
+    compile: str = setting("auto", "torch.compile the decoder: auto (on for CUDA runs long enough to repay "
+                           "the warm-up of a minute or two, off on CPU and MPS), on, or off. A compile "
+                           "failure falls back to eager with a warning.", section="Performance",
+                           importance="advanced", choices=COMPILE_MODES)
     precision: str = setting("auto", "Precision: auto (bf16-mixed on Ampere+, 16-mixed on older "
                              "GPUs, 32-true on CPU).", section="Performance", importance="advanced",
                              choices=PRECISIONS)
@@ -190,6 +193,13 @@ class TrainSettings(SettingsGroup):
                                       section="Resume")
     strict_resume: bool = setting(False, "Refuse a resume whose optimizer settings differ from the "
                                   "checkpoint's.", section="Resume", importance="advanced")
+
+    @classmethod
+    def from_dict(cls, data: dict | None, *, strict: bool = True) -> "TrainSettings":
+        if isinstance(data, dict) and isinstance(data.get("compile"), bool):
+            # Settings saved when compile was a yes/no switch (profiles, checkpoints, presets).
+            data = {**data, "compile": "on" if data["compile"] else "off"}
+        return super().from_dict(data, strict=strict)
 
     def validate(self) -> None:
         check_strengths(self.sample_strengths, "train.sample_strengths")

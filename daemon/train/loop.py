@@ -27,12 +27,13 @@ import torch
 
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
+from daemon.train.compile import Compilation, prepare_compile
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
-    make_fabric, maybe_compile, memory_estimate_mb, model_device, model_dtype, seed_everything,
+    make_fabric, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
@@ -112,6 +113,7 @@ class Run:
     metadata: dict  # what every saved adapter carries
     meter: MetricsLogger
     trainable: int
+    compilation: Compilation  # runs each step's passes compiled, or eagerly once compiling failed
     lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
     sample_hook: Any = None  # samples while training (daemon/sample/during_training.py), or None
@@ -202,6 +204,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
     if saved:
         resume_schedule(scheduler, saved, settings)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
@@ -216,21 +219,21 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     }
     report_preflight(preflight, settings, run_dir, reporter)
 
-    module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
+    module, optimizer = fabric.setup(AdapterHost(compilation.decoder, adapter.own_modules()), optimizer)
     module.train()
     return Run(settings=settings, run_dir=run_dir, reporter=reporter, samples=samples, train_idx=train_idx,
                val_idx=val_idx, device=device, dtype=dtype, precision=precision, fabric=fabric,
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
-               metadata=adapter_metadata(settings, info), trainable=trainable,
+               metadata=adapter_metadata(settings, info), trainable=trainable, compilation=compilation,
                lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
                    notes: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
-    """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
-    Returns (adapter, the decoder to call, trainable parameter count)."""
+    """Borrow the decoder, inject the adapter (its pre-flight notes too), switch on checkpointing as
+    asked. Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
     put_back = keep_weights_through_conversion(decoder, precision)
     if put_back:
@@ -241,9 +244,10 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     undo.append(adapter.remove)
     adapter.to(device, adapter_dtype(precision))
     trainable = check_placement(adapter, device, adapter_dtype(precision))
+    notes += getattr(adapter, "notes", [])  # e.g. LoKr's "full matrix mode", in words
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(injected))
-    return adapter, maybe_compile(injected, settings, device, notes), trainable
+    return adapter, injected, trainable
 
 
 def report_preflight(preflight: dict, settings: TrainSettings, run_dir: Path, reporter: Reporter) -> None:
@@ -270,18 +274,23 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
         pad_tokens.append(batch.condition_pad_tokens)
         return batch.to(run.device, run.dtype)
 
-    micro_batches = (load(i) for i in group)
-    loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
-                                    run.null_condition_emb, run.dtype, settings)
+    def passes() -> torch.Tensor:  # run again, one compile stage down, if the compiled one fails
+        pad_tokens.clear()
+        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group), group_samples,
+                                    run.draw, run.null_condition_emb, run.dtype, settings)
+
+    loss_sum = run.compilation.run_step(passes, reset=lambda: run.optimizer.zero_grad(set_to_none=True))
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
                                           error_if_nonfinite=False)
-    loss = float(loss_sum) / group_samples
+    # One device sync for both numbers (each float() of a CUDA tensor waits for the GPU).
+    loss_total, grad_value = torch.stack([loss_sum.float(), grad_norm.float()]).tolist()
+    loss = loss_total / group_samples
     # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps and
     # lowers its scale itself, so only a non-finite loss counts as bad there.
     scaled_fp16 = run.precision == "16-mixed"
-    grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+    grads_ok = scaled_fp16 or math.isfinite(grad_value)
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
-                                detail=f"loss {loss}, grad norm {float(grad_norm)}")
+                                detail=f"loss {loss}, grad norm {grad_value}")
     lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
@@ -294,7 +303,7 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
     run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
-                   grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
+                   grad_norm=grad_value, step_time=time.perf_counter() - started, samples=group_samples,
                    skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())

@@ -11,6 +11,7 @@ from daemon.jobs import JobContext
 from daemon.preprocess.tensor_folder import TensorFolder, check_fingerprint, open_tensor_folder
 from daemon.sample.during_training import TrainingSamples
 from daemon.train.batching import FolderSamples
+from daemon.train.compile import use_compile_cache
 from daemon.train.loop import train
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
@@ -26,6 +27,7 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     from daemon.models.manager import manager_from
 
     manager = manager_from(ctx.services)
+    use_compile_cache(manager.home)
     if settings.checkpoint:
         manager.select(settings.checkpoint)
     fingerprint = manager.fingerprint()

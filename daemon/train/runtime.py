@@ -1,5 +1,5 @@
-"""What the loop sets up before the first step: Fabric, precision, seeding, the decoder's
-performance switches (gradient checkpointing, compile) and the pre-flight report.
+"""What the loop sets up before the first step: Fabric, precision, seeding, gradient checkpointing
+and the memory estimate of the pre-flight report (compile.py decides and wraps torch.compile).
 """
 from __future__ import annotations
 
@@ -132,19 +132,6 @@ def _require_grad(output: Any) -> Any:
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         output.requires_grad_(True)
     return output
-
-
-def maybe_compile(decoder: nn.Module, settings: TrainSettings, device: torch.device,
-                  notes: list[str]) -> nn.Module:
-    """torch.compile where it is safe: never with PEFT (it crashes on torch >= 2.7 + CUDA), and only
-    when asked (it is off by default, and slow to warm up on CPU)."""
-    if not settings.compile:
-        return decoder
-    if settings.adapter_type in ("lora", "dora"):
-        notes.append("torch.compile skipped: it crashes with PEFT adapters")
-        return decoder
-    notes.append(f"torch.compile on {device.type}")
-    return torch.compile(decoder)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -2,16 +2,20 @@
 the daemon's `runs` command (the dashboard never reads a run folder)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from shared.client import StudioClient
 from shared.errors import StudioError
 
 
-def pick_run(client: StudioClient, kinds: list[str], key: str, label: str = "Run") -> dict | None:
-    """A select box of the daemon's runs of `kinds`, newest first; the chosen run's summary or None."""
+def pick_run(client: StudioClient, kinds: list[str], key: str, label: str = "Run",
+             keep: Callable[[dict], bool] = lambda run: True) -> dict | None:
+    """A select box of the daemon's runs of `kinds` (those `keep` accepts), newest first; the chosen
+    run's summary or None."""
     try:
-        runs = client.request("runs", {"kinds": kinds})["runs"]
+        runs = [r for r in client.request("runs", {"kinds": kinds})["runs"] if keep(r)]
     except StudioError as err:
         st.error(f"Lost the daemon: {err}")
         return None

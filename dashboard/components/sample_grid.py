@@ -38,7 +38,8 @@ def render_grid(client: StudioClient, run_id: str, clips: list[dict], groups: It
     """Tabs per prompt, rows per group in `groups`, columns per strength."""
     shown = [c for c in clips if c["group"] in set(groups)]
     prompts = sorted({(c.get("prompt_index", 0), c.get("prompt", "")) for c in shown})
-    tabs = st.tabs([f"Prompt {i + 1}: {text[:40]}" for i, text in prompts]) if len(prompts) > 1 else [st.container()]
+    tabs = st.tabs([f"Prompt {n}: {text[:40]}" for n, (_, text) in enumerate(prompts, 1)]) if len(prompts) > 1 \
+        else [st.container()]
     for tab, (index, text) in zip(tabs, prompts):
         with tab:
             st.caption(text)

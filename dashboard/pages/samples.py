@@ -24,11 +24,18 @@ client = require_client()
 
 
 def render_rounds(run_id: str, clips: list[dict]) -> None:
+    """The rounds to show (the newest open by default; a round that appears later opens too), then the grid."""
     groups = groups_of(clips)
     labels = dict(groups)
-    default = [g for g, _ in groups[-ROUNDS_SHOWN:]]
-    chosen = st.multiselect("Rounds", [g for g, _ in groups], default=default, key=f"{ROUNDS_KEY}.{run_id}",
-                            format_func=lambda g: labels[g],
+    key, known_key = f"{ROUNDS_KEY}.{run_id}", f"{ROUNDS_KEY}.{run_id}.known"
+    known = st.session_state.get(known_key)
+    if key not in st.session_state:
+        st.session_state[key] = [g for g, _ in groups[-ROUNDS_SHOWN:]]
+    elif known is not None:
+        st.session_state[key] = [g for g in st.session_state[key] if g in labels] + [
+            g for g, _ in groups if g not in known]
+    st.session_state[known_key] = list(labels)
+    chosen = st.multiselect("Rounds", list(labels), key=key, format_func=lambda g: labels[g],
                             help="Which sampling rounds to show (epochs, sample now, generations).")
     render_grid(client, run_id, clips, [g for g, _ in groups if g in chosen])
 
@@ -86,7 +93,13 @@ def render_generate_job() -> None:
     st.error(f"Generation {job['state']}: {(job.get('error') or {}).get('evalue', '')}")
 
 
-run = pick_run(client, ["train", "generate"], RUN_KEY)
+def has_own_samples(run: dict) -> bool:
+    """Training runs, and generations whose clips stayed in their own folder (an adapter from no run):
+    a generation from a run's adapter put its clips in that run's grid."""
+    return run["kind"] == "train" or (run.get("result") or {}).get("run_dir") == run.get("run_dir")
+
+
+run = pick_run(client, ["train", "generate"], RUN_KEY, keep=has_own_samples)
 if run is None:
     st.info("No runs yet. Samples appear here while a training run goes (every N epochs, or Sample now on "
             "the Monitor page).")

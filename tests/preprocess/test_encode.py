@@ -39,12 +39,12 @@ def test_context_latents_tile_a_short_silence_latent():
 def test_a_clip_gets_the_frame_count_of_acestep_preprocessing(demo_manager):
     vae = demo_manager.get("vae")
     rng = np.random.default_rng(1)
-    clip = rng.uniform(-0.5, 0.5, (2, 168_000)).astype(np.float32)  # 3.5 s at 48 kHz
+    clip = rng.uniform(-0.5, 0.5, (2, 73_000)).astype(np.float32)  # 1.52 s at 48 kHz: 38.02 frames
     alone = vae_encode(vae, clip, Tiling(tile_frames=750, overlap_frames=50), torch.Generator().manual_seed(0))
-    assert alone.shape == (87, 64)  # floor(168000 / 1920); padding to a whole frame gave 88
-    other = rng.uniform(-0.5, 0.5, (2, 168_000)).astype(np.float32)
+    assert alone.shape == (38, 64)  # floor(73000 / 1920); padding to a whole frame gave 39
+    other = rng.uniform(-0.5, 0.5, (2, 73_000)).astype(np.float32)
     batched = vae_encode_batch(vae, [clip, other], [torch.Generator().manual_seed(0), None])
-    assert [b.shape for b in batched] == [(87, 64), (87, 64)]
+    assert [b.shape for b in batched] == [(38, 64), (38, 64)]
     assert torch.allclose(batched[0], alone, atol=1e-4)  # batched or alone, the same latents
     with pytest.raises(AudioError, match="shorter than one latent frame"):
         vae_encode(vae, clip[:, :1000], Tiling(tile_frames=750, overlap_frames=50))

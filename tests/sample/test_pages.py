@@ -45,7 +45,7 @@ def test_samples_grid_plays_every_cell_and_generated_clips_join_it(daemon_proc, 
                                                                    monkeypatch):
     run = make_run(daemon_proc.home, lora_folder)
     at = open_page(monkeypatch, daemon_proc.home, "pages/samples.py")
-    assert len(at.get("audio")) == 4 and len(at.get("imgs")) == 4  # 2 epochs x 2 strengths
+    assert len(at.get("audio")) == 4 and len(at.get("image")) == 4  # 2 epochs x 2 strengths
     assert [m.value for m in at.markdown if m.value.startswith("**strength")] == ["**strength 0.5**",
                                                                                  "**strength 1.5**"]
 

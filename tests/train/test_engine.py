@@ -194,11 +194,6 @@ def test_save_now_writes_a_checkpoint_at_the_next_step(fresh_model, samples, tmp
     assert reporter.of("checkpoint_saved")[0]["step"] == 1
 
 
-def test_compile_is_skipped_with_peft(fresh_model, samples, reporter, tmp_path):
-    train(small_settings(epochs=1, compile=True), fresh_model(), samples, tmp_path, reporter)
-    assert any("skipped" in note for note in reporter.of("train_preflight")[0]["notes"])
-
-
 def test_a_warm_up_longer_than_the_run_is_capped_at_the_run_length(fresh_model, samples, reporter, tmp_path):
     settings = small_settings(scheduler="constant_with_warmup", warmup_steps=100, epochs=2)  # an 8-step run
     train(settings, fresh_model(), samples, tmp_path, reporter)

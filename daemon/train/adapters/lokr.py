@@ -9,11 +9,18 @@ ACE-Step's LoKRConfig reads (docs/ADAPTER_FORMATS.md).
 
 LyCORIS picks its targets from class attributes of LycorisNetwork (global state), so they are set
 under a lock to this adapter's exact module names right before the network is built.
+
+Speed: LyCORIS chooses a kernel backend per call; on CUDA with Triton that is its fused kernels,
+JIT-compiled and timed (six candidates per shape) at the first step: the tens of seconds a LoKr run
+spent beyond LoRA's on the full-size DiT (issue 14: 62.7 s against 7 s for the same steps). Its
+plain torch body has no warm-up, and under our own torch.compile LyCORIS uses that body anyway, so
+the studio pins it (a backend set in LYCORIS_KERNEL_BACKEND by the user is kept).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -29,6 +36,8 @@ from shared.train_settings import LYCORIS_TYPES
 log = logging.getLogger(__name__)
 
 _PRESET_LOCK = threading.Lock()
+KERNEL_BACKEND_ENV = "LYCORIS_KERNEL_BACKEND"
+KERNEL_BACKEND = "torch"
 
 
 def weights_file(algo: str) -> str:
@@ -52,6 +61,7 @@ class LycorisAdapter:
         }
         self.network = None
         self.decoder: nn.Module | None = None  # the decoder it is injected into
+        self.notes: list[str] = []  # plain-words remarks for the pre-flight report
 
     def acestep_config(self) -> dict:
         """The `lokr_config` ACE-Step reads: its LoKRConfig fields, as this adapter was built.
@@ -88,7 +98,10 @@ class LycorisAdapter:
         from lycoris import LycorisNetwork
 
         names = matching_modules(decoder, self.config["target_modules"])
-        logging.getLogger("LyCORIS").setLevel(logging.WARNING)  # it logs every construction at INFO
+        os.environ.setdefault(KERNEL_BACKEND_ENV, KERNEL_BACKEND)
+        # It logs every construction at INFO, and "full matrix mode" once per shape: full_matrix_note
+        # says that in the pre-flight report instead, in words.
+        logging.getLogger("LyCORIS").setLevel(logging.ERROR)
         with _PRESET_LOCK:
             LycorisNetwork.apply_preset({
                 "enable_conv": False, "target_module": [], "target_name": names, "module_algo_map": {},
@@ -109,6 +122,8 @@ class LycorisAdapter:
         self.network.apply_to()
         self.network.requires_grad_(True)
         self.decoder = decoder
+        note = full_matrix_note(self.kind, self.network.loras, self.config)
+        self.notes = [note] if note else []
         return decoder
 
     def _net(self):
@@ -177,3 +192,33 @@ class LycorisAdapter:
 
     def set_strength(self, strength: float) -> None:
         self._net().set_multiplier(strength)
+
+
+def full_matrix_note(kind: str, modules: list, config: dict) -> str | None:
+    """What LyCORIS's "lora_dim is too large ..., using full matrix mode" means for this run, in
+    words, with the factors that give a real low-rank Kronecker decomposition; None when every
+    wrapped layer is decomposed as asked."""
+    if kind != "lokr":
+        return None
+    full = [m for m in modules if getattr(m, "use_w2", False)]
+    if not full:
+        return None
+    dim, factor = config["linear_dim"], config["factor"]
+    width = max(max(m.shape[:2]) for m in full)
+    sizes = ", ".join(f"factor {f}: linear_dim below {limit}" for f, limit in low_rank_limits(width))
+    return (f"LoKr: linear_dim {dim} is too large for {len(full)} of {len(modules)} layers at factor {factor} "
+            f"(LyCORIS \"full matrix mode\"): each layer's weight change is kron(A, B), and with "
+            f"{width} split as {' x '.join(map(str, factorization_of(width, factor)))} the larger factor B is "
+            f"too small for a rank-{dim} decomposition, so B is trained as a full matrix and linear_dim and "
+            f"linear_alpha have no effect. For a real decomposition at width {width}: {sizes}.")
+
+
+def factorization_of(width: int, factor: int) -> tuple[int, int]:
+    from lycoris.functional import factorization
+
+    return factorization(width, factor)
+
+
+def low_rank_limits(width: int, factors: tuple[int, ...] = (4, 8, 16)) -> list[tuple[int, int]]:
+    """(factor, the linear_dim below which B is low-rank) for a square layer of `width`."""
+    return [(f, factorization_of(width, f)[1] // 2) for f in factors if width % f == 0]
