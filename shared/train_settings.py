@@ -24,11 +24,14 @@ ZERO1_OPTIMIZERS = ("adamw", "adafactor")  # their state is per parameter, so it
 COMPILE_MODES = ("auto", "on", "off")
 
 # Settings whose change between a checkpoint and its resume changes the optimisation itself;
-# `strict_resume` refuses such a resume.
+# `strict_resume` refuses such a resume (and one that changes the global batch: batch_changes).
 OPTIMIZER_SETTINGS = (
-    "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "batch_size",
-    "gradient_accumulation", "max_grad_norm",
+    "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "gradient_accumulation",
+    "max_grad_norm",
 )
+# A step's batch is batch_size x GPUs x machines (the global batch): the same global batch on another
+# number of GPUs gives the same epochs and the same optimisation.
+BATCH_SHAPE_SETTINGS = ("batch_size", "devices", "num_nodes")
 # Settings that must match the checkpoint, always: the adapter's shape, per adapter family.
 ADAPTER_SHAPE_SETTINGS = {
     "peft": ("adapter_type", "rank", "alpha", "attention_targets", "target_mlp"),
@@ -238,3 +241,11 @@ def adapter_family(adapter_type: str) -> str:
 def global_batch_size(values: dict) -> int:
     """batch_size x GPUs x machines of a settings dict (a checkpoint's too; older ones trained on one)."""
     return int(values.get("batch_size", 1)) * int(values.get("devices") or 1) * int(values.get("num_nodes") or 1)
+
+
+def batch_changes(saved: dict, current: dict) -> list[str]:
+    """The batch settings a resume changes when the global batch changes with them; none when it
+    stays the same (another number of GPUs with batch_size adjusted to match)."""
+    if global_batch_size(saved) == global_batch_size(current):
+        return []
+    return [name for name in BATCH_SHAPE_SETTINGS if (saved.get(name) or 1) != (current.get(name) or 1)]

@@ -34,13 +34,17 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     model_name = manager.selected.name
     matched = check_fingerprint(folder, fingerprint, model_name)  # raises on another model's tensors
     ctx.log(f"training on {model_name} with {len(folder)} samples from {folder.root}")
-    model = manager.get("dit")
-    manager.offload("encoder")  # its output is in the tensors: only the decoder needs the device
     info = {
         "tensors_dir": str(folder.root), "model_name": model_name, "model_fingerprint": fingerprint,
         "fingerprint_match": matched if matched else "unknown (legacy folder without a fingerprint)",
         **trigger_info(folder),
     }
+    if settings.world_size > 1:  # one process per GPU, each with its own model (launch.py)
+        from daemon.train.launch import train_on_ranks
+
+        return train_on_ranks(ctx, settings, manager, folder, info)
+    model = manager.get("dit")
+    manager.offload("encoder")  # its output is in the tensors: only the decoder needs the device
     samples = TrainingSamples(settings, manager, info)  # every N epochs, sample now, at the end
     with manager.use("decoder"):  # held while training: no unload or checkpoint switch meanwhile
         return train(settings, model, FolderSamples(folder), ctx.run_dir, ctx,
