@@ -121,8 +121,10 @@ def node_command(settings: TrainSettings, node_rank: int, port: int, spec: str) 
 def announce_other_nodes(ctx: Any, settings: TrainSettings, port: int, spec: dict) -> None:
     """Log (and send as an event) the command each other machine runs, with this run's settings; the
     paths in it (checkpoint, tensors) are this machine's: change them where the others differ."""
-    commands = [f"cd {shlex.quote(str(REPO_ROOT))} && "
-                + shlex.join(node_command(settings, node, port, json.dumps(spec)))
+    defaults = TrainSettings().to_dict()
+    changed = {name: value for name, value in spec["settings"].items() if value != defaults.get(name)}
+    text = json.dumps({**spec, "settings": changed})  # the rest are defaults: a shorter command
+    commands = [f"cd {shlex.quote(str(REPO_ROOT))} && " + shlex.join(node_command(settings, node, port, text))
                 for node in range(1, settings.num_nodes)]
     for node, command in enumerate(commands, start=1):
         ctx.log(f"machine {node} of {settings.num_nodes}: run there  {command}")

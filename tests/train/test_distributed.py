@@ -4,6 +4,7 @@ global batch; its checkpoints resume on one process."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -109,11 +110,13 @@ def test_save_now_and_stop_reach_every_rank(daemon, demo_root, dit_dir, tensors)
     assert "ACESTEP_RANK_ERROR" not in (run / "ranks.log").read_text()
 
 
-def _wait_for(daemon, job_id: str, type: str, timeout: float = 300) -> None:
+def _wait_for(daemon, job_id: str, type: str, timeout: float = 300) -> dict:
+    """The data of the job's first event of `type`, once it came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(e["type"] == type and e.get("job_id") == job_id for e in daemon.events(limit=1000)):
-            return
+        for event in daemon.events(limit=1000):
+            if event["type"] == type and event.get("job_id") == job_id:
+                return event["data"]
         job = daemon.job(job_id)
         assert job["state"] in ("queued", "running"), job.get("error")
         time.sleep(0.3)
@@ -149,3 +152,29 @@ def test_the_loop_alone_refuses_several_gpus(fresh_model, samples, reporter, tmp
     settings = TrainSettings.from_dict(dict(RUN, devices=2, batch_size=1, epochs=1))
     with pytest.raises(TrainingError, match="2 GPUs asked for: such a run is launched by the daemon"):
         train(settings, fresh_model(), samples, tmp_path, reporter)
+
+
+@pytest.mark.slow
+def test_a_second_machine_joins_with_the_printed_command(daemon, demo_root, dit_dir, tensors, tmp_path):
+    """Two machines of one GPU each, on loopback: the job prints the second machine's command, which
+    runs as printed (in a shell) and writes nothing; a stop while the second machine is missing
+    ends the waiting first one at once."""
+    settings = dict(RUN, epochs=1, batch_size=2, devices=1, num_nodes=2, master_addr="127.0.0.1",
+                    save_every_epochs=1, tensors_dir=str(tensors), checkpoint=str(dit_dir))
+    waiting = daemon.submit("train", settings)
+    _wait_for(daemon, waiting, "ranks_command")
+    daemon.stop(waiting)
+    job = daemon.wait(waiting, timeout=120)
+    assert job["state"] == "stopped" and "before training began" in job["result"]["message"]
+    assert not (Path(job["run_dir"]) / "checkpoints").exists()
+
+    job_id = daemon.submit("train", settings)
+    command = _wait_for(daemon, job_id, "ranks_command")["commands"][0]
+    elsewhere = tmp_path / "machine1"
+    elsewhere.mkdir()
+    second = subprocess.run(command, shell=True, cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    job = daemon.wait(job_id, timeout=300)
+    assert job["state"] == "done", job.get("error")
+    assert job["result"]["global_step"] == 2 and (Path(job["run_dir"]) / "checkpoints" / "epoch_1").is_dir()
+    assert not list(elsewhere.iterdir())
