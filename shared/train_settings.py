@@ -124,10 +124,10 @@ class TrainSettings(SettingsGroup):
                              choices=PRECISIONS)
 
     # -- several GPUs and machines (docs/TRAINING.md, "Several GPUs and machines") ---------------
-    devices: int = setting(1, "GPUs of this machine that train together, each on its share of every batch "
-                           "(batch_size is per GPU, so a step sees batch_size x GPUs samples); 1 trains on "
-                           "the daemon's device.", section="Several GPUs", importance="advanced", minimum=1,
-                           label="GPUs")
+    devices: int = setting(1, "GPUs of this machine that train together (the first N; CUDA_VISIBLE_DEVICES "
+                           "picks others), each on its share of every batch: batch_size is per GPU, so a step "
+                           "sees batch_size x GPUs samples. 1 trains on the daemon's device.",
+                           section="Several GPUs", importance="advanced", minimum=1, label="GPUs")
     num_nodes: int = setting(1, "Machines that train together, each with the same number of GPUs; the job "
                              "prints the command to run on the others.", section="Several GPUs",
                              importance="expert", minimum=1, label="Machines")

@@ -61,7 +61,8 @@ def train_on_ranks(ctx: Any, settings: TrainSettings, manager: Any, folder: Any,
     for name in ("dit", "vae", "text_encoder"):  # the GPUs are the ranks' now; moved back on next use
         manager.offload(name)
     spec = {"settings": settings.to_dict(), "checkpoint": str(manager.selected.path),
-            "fingerprint": manager.fingerprint(), "dtype": manager.config.dtype, "offload": manager.config.offload}
+            "fingerprint": manager.fingerprint(), "device": manager.device.type, "dtype": manager.config.dtype,
+            "offload": manager.config.offload}
     port = settings.master_port or free_port()
     if settings.num_nodes > 1:
         announce_other_nodes(ctx, settings, port, spec)
@@ -74,8 +75,9 @@ def train_on_ranks(ctx: Any, settings: TrainSettings, manager: Any, folder: Any,
         command = node_command(settings, 0, port, f"@{spec_file}")
         env = {**os.environ, CONTROL_ENV: "{}:{}".format(*listener.address), KEY_ENV: key.hex(),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        ctx.log(f"training on {settings.world_size} processes ({settings.devices} per machine); their output "
-                f"goes to {ctx.run_dir / RANKS_LOG}")
+        machines = f" ({settings.devices} on each of {settings.num_nodes} machines)" if settings.num_nodes > 1 else ""
+        ctx.log(f"training on {settings.world_size} processes, one per {manager.device.type} device{machines}; "
+                f"their output goes to {ctx.run_dir / RANKS_LOG}")
         with open(ctx.run_dir / RANKS_LOG, "ab") as output:
             proc = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT,
                                     start_new_session=True)

@@ -3,11 +3,12 @@
     python -m torch.distributed.run ... -m daemon.train.rank --spec @spec.json   (or --spec '<json>')
 
 The spec: `settings` (TrainSettings), `checkpoint` (the DiT folder), `fingerprint` (the daemon's
-model: a rank that loaded another refuses to start), `dtype` and `offload` (the daemon's model
-settings), and on the daemon's machine `run_dir`, `info` (adapter metadata) and `home`. Each rank
-loads the checkpoint through the real loader on its own GPU, reads the tensor folder and runs the
-loop (loop.py) with its `Ranks`. Rank 0 writes the run folder, renders the samples with its own
-models and talks to the daemon's job over the line named in the environment (launch.py).
+model: a rank that loaded another refuses to start), `device` (cuda: GPU LOCAL_RANK; cpu), `dtype`
+and `offload` (the daemon's model settings), and on the daemon's machine `run_dir`, `info`
+(adapter metadata) and `home`. Each rank loads the checkpoint through the real loader on its own
+GPU, reads the tensor folder and runs the loop (loop.py) with its `Ranks`. Rank 0 writes the run
+folder, renders the samples with its own models and talks to the daemon's job over the line named
+in the environment (launch.py).
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class DaemonLine:
             while not self.lost and self.conn.poll(0):
                 asked.add(self.conn.recv())
         except (EOFError, OSError):
+            log.warning("the daemon's line is closed (the daemon is gone): saving and stopping")
             self.lost = True
         return asked | ({"stop"} if self.lost else set())
 
@@ -79,7 +81,7 @@ def run_rank(spec: dict, line: DaemonLine | None) -> dict:
 
     settings = TrainSettings.from_dict(spec["settings"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device("cuda", local_rank) if spec.get("device") == "cuda" else torch.device("cpu")
     ranks = Ranks.launch(settings, device, requests=line.requests if line else None)
     config = DaemonSettings(device=str(device), dtype=spec.get("dtype", "auto"), offload=bool(spec.get("offload")))
     manager = ModelManager(config, home=Path(spec["home"]) if spec.get("home") else None)
