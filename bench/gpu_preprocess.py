@@ -51,9 +51,10 @@ def write_real_checkpoint(root: Path, device: torch.device) -> Path:
         text = Qwen3Model(text_config).to(torch.bfloat16)
     text.save_pretrained(root / "Qwen3-Embedding-0.6B", safe_serialization=True)
     tokenizer.save_pretrained(root / "Qwen3-Embedding-0.6B")
-    config = demo_config(text_hidden_dim=1024)
-    for key, value in REAL_ENCODER.items():
-        setattr(config, key, value)
+    # One decoder layer (only the encoder runs here), but the encoder's 8 lyric layers index
+    # layer_types too: list one type per encoder layer, alternating as the official default does.
+    layer_types = [("sliding_attention", "full_attention")[i % 2] for i in range(8)]
+    config = demo_config(layer_types=layer_types, **REAL_ENCODER)
     dit_dir = root / "acestep-v15-bench"
     with torch.device(device):
         dit = AceStepConditionGenerationModel(config).to(torch.bfloat16).eval()
@@ -172,6 +173,7 @@ def _pass_peaks(memory: list[dict], end_peak: float | None) -> str:
 
 
 def _write(out: Path, rows: list[dict], tiny: bool, device: torch.device) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     meta = {"title": f"Preprocessing, {'tiny' if tiny else 'real-size'} models on {gpu}", "gpu": gpu,
             "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}

@@ -83,10 +83,7 @@ def build_model(tiny: bool, device: torch.device, dtype: torch.dtype) -> BenchMo
     from daemon.models.acestep_demo.modeling_acestep_v15_turbo import AceStepDiTModel
     from daemon.models.demo_checkpoint import demo_config
 
-    config = demo_config()
-    if not tiny:
-        for key, value in REAL.items():
-            setattr(config, key, value)
+    config = demo_config(**({} if tiny else REAL))  # layer_types follow num_hidden_layers
     config._attn_implementation = "sdpa"
     torch.manual_seed(0)
     with torch.device(device):

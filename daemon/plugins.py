@@ -12,6 +12,7 @@ PLUGIN_MODULES = [
     "daemon.selftest",
     "daemon.models.commands",
     "daemon.preprocess.job",
+    "daemon.preprocess.acestep_export",
     "daemon.dataset_jobs",
     "daemon.train.job",
     "daemon.sample.job",

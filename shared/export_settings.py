@@ -27,7 +27,7 @@ class MergeSettings(SettingsGroup):
     checkpoints_dir: str = setting("", "Folder the checkpoint folder is created in; empty = beside the base "
                                    "checkpoint (where its VAE and text encoder are, so it is listed and loads).",
                                    section="Merge", importance="advanced", label="Checkpoints folder")
-    checkpoint: str = setting("", "Base DiT checkpoint (name as listed by `models`); empty: the one selected in "
+    checkpoint: str = setting("", "Base DiT checkpoint (name as listed by `checkpoints`); empty: the one selected in "
                               "the daemon.", section="Merge", importance="advanced")
 
 

@@ -63,7 +63,7 @@ class GenerateSettings(ClipSettings):
 
     adapter: str = setting("", "Adapter folder: a run's final/, best/ or checkpoints/epoch_N (LoRA or LoKr); "
                            "empty for the base model alone.", section="Model")
-    checkpoint: str = setting("", "DiT checkpoint (name as listed by `models`); empty: the one selected in "
+    checkpoint: str = setting("", "DiT checkpoint (name as listed by `checkpoints`); empty: the one selected in "
                               "the daemon.", section="Model", importance="advanced")
 
 

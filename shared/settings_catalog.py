@@ -13,6 +13,7 @@ GROUPS = {
     "split_audio": "shared.split_settings:SplitAudioSettings",
     "preprocess": "shared.preprocess_settings:PreprocessSettings",
     "train": "shared.train_settings:TrainSettings",
+    "export_tensors": "shared.tensor_export:TensorExportSettings",
     "generate": "shared.sample_settings:GenerateSettings",
     "merge": "shared.export_settings:MergeSettings",
     "export": "shared.export_settings:ExportSettings",

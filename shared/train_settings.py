@@ -27,7 +27,7 @@ COMPILE_MODES = ("auto", "on", "off")
 # `strict_resume` refuses such a resume (and one that changes the global batch: batch_changes).
 OPTIMIZER_SETTINGS = (
     "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "gradient_accumulation",
-    "max_grad_norm",
+    "max_grad_norm", "dataset_repeats",
 )
 # A step's batch is batch_size x GPUs x machines (the global batch): the same global batch on another
 # number of GPUs gives the same epochs and the same optimisation.
@@ -111,10 +111,17 @@ class TrainSettings(SettingsGroup):
     gradient_accumulation: int = setting(4, "Batches per optimizer step.", section="Training", minimum=1)
     seed: int = setting(42, "Seed for data order, noise, timesteps and dropout.", section="Training",
                         minimum=0)
+    dataset_repeats: int = setting(1, "Times every sample is seen per epoch, all shuffled together (more "
+                                   "steps per epoch; Side-Step's dataset_repeats).", section="Training",
+                                   importance="advanced", minimum=1, maximum=1000)
 
     # -- performance -------------------------------------------------------------------
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass (less "
                                            "memory, slower).", section="Performance")
+    gradient_checkpointing_ratio: float = setting(1.0, "Share of the decoder's layers recomputed when "
+                                                  "gradient checkpointing is on (1 = all; less is faster "
+                                                  "and uses more memory).", section="Performance",
+                                                  importance="advanced", minimum=0.0, maximum=1.0)
     compile: str = setting("auto", "torch.compile the decoder: auto (on for CUDA runs long enough to repay "
                            "the warm-up of a minute or two, off on CPU and MPS), on, or off. A compile "
                            "failure falls back to eager with a warning.", section="Performance",

@@ -32,6 +32,7 @@ from shared.tensor_manifest import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
     is_studio_manifest,
+    no_fingerprint_warning,
     read_manifest,
     write_manifest,
 )
@@ -363,8 +364,7 @@ def check_fingerprint(folder: TensorFolder | str | os.PathLike, fingerprint: str
     opened = folder if isinstance(folder, TensorFolder) else open_tensor_folder(folder)
     theirs = opened.fingerprint
     if theirs is None:
-        log.warning("%s records no model fingerprint (legacy folder); assuming it matches %s",
-                    opened.root, model_name)
+        log.warning("%s", no_fingerprint_warning(opened.root))
         return False
     if theirs != fingerprint:
         made_with = opened.model_name or "an unnamed model"

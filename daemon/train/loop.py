@@ -29,12 +29,13 @@ from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
 from daemon.train.compile import Compilation, prepare_compile
 from daemon.train.distributed import Ranks, SilentMeter
+from daemon.train.fallback import runnable_settings
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
-    memory_estimate_mb, model_device, model_dtype, seed_everything,
+    limit_checkpointed_layers, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
@@ -121,6 +122,11 @@ class Run:
     ranks: Ranks = field(default_factory=Ranks)  # this process among several GPUs' (distributed.py)
     saved_step: int | None = None  # the step of last_saved
 
+    @property
+    def epoch_indices(self) -> list[int]:
+        """The samples of one epoch: every training sample `dataset_repeats` times."""
+        return self.train_idx * self.settings.dataset_repeats
+
     def draw(self, batch: batching.Batch) -> Draws:
         return Draws.sample(batch, self.sampler, self.settings.cfg_dropout)
 
@@ -149,12 +155,13 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
            undo: list[Callable[[], None]], sample_hook: Any, ranks: Ranks) -> dict:
     run = set_up(settings, model, samples, run_dir, reporter, info, undo, ranks)
+    settings = run.settings  # as set up: an optimizer this machine lacks is replaced there
     run.sample_hook = sample_hook
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.train_idx, settings.global_batch_size, settings.seed, progress.epoch,
-                                             run.lengths)
+            batches = batching.epoch_batches(run.epoch_indices, settings.global_batch_size, settings.seed,
+                                             progress.epoch, run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -186,11 +193,12 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
     device, dtype = model_device(model), model_dtype(model)
+    notes: list[str] = list(info.pop("notes", []))  # the job's own (e.g. a folder without a fingerprint)
+    settings = runnable_settings(settings, device, reporter, notes)
     fabric, precision = ranks.make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
-    notes: list[str] = []
     decoder_parameters = count_parameters(model.decoder)
     adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, undo)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
@@ -206,7 +214,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         if ranks.writes:
             carry_best(Path(settings.resume_from), run_dir, rules.best)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings, progress)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings, progress)
     scheduler = build_scheduler(settings, optimizer, total_steps)
     if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
         notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
@@ -219,6 +227,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         "trainable_parameters": trainable, "decoder_parameters": decoder_parameters,
         "adapter": settings.adapter_type, "device": str(device), "precision": precision,
         "train_samples": len(train_idx), "validation_samples": len(val_idx),
+        "dataset_repeats": settings.dataset_repeats,
         "batch_size": settings.batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
         **ranks.describe(settings),
         "memory_estimate_mb": round(memory_estimate_mb(
@@ -260,6 +269,9 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
     notes += getattr(adapter, "notes", [])  # e.g. LoKr's "full matrix mode", in words
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(injected))
+        if settings.gradient_checkpointing_ratio < 1.0:
+            kept, layers = limit_checkpointed_layers(injected, settings.gradient_checkpointing_ratio)
+            notes.append(f"gradient checkpointing on {kept} of {layers} decoder layers")
     return adapter, injected, trainable
 
 

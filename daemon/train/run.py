@@ -14,6 +14,7 @@ from daemon.train.batching import FolderSamples
 from daemon.train.compile import use_compile_cache
 from daemon.train.loop import train
 from shared.errors import TrainingError
+from shared.tensor_manifest import no_fingerprint_warning
 from shared.train_settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,11 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     info = {
         "tensors_dir": str(folder.root), "model_name": model_name, "model_fingerprint": fingerprint,
         "fingerprint_match": matched if matched else "unknown (legacy folder without a fingerprint)",
-        **trigger_info(folder),
+        **trigger_info(folder), "notes": [],
     }
+    if not matched:  # said in the job's log (the CLI prints it) and the pre-flight, not only the daemon log
+        info["notes"].append(no_fingerprint_warning(folder.root))
+        ctx.log(info["notes"][-1], level="warning")
     if settings.world_size > 1:  # one process per GPU, each with its own model (launch.py)
         from daemon.train.launch import train_on_ranks
 
@@ -58,12 +62,20 @@ def trigger_info(folder: TensorFolder) -> dict:
     sources: list[dict[str, Any]] = []
     if len(folder):
         sources.append(folder.load(0).get("metadata") or {})
-    sources += [manifest, manifest.get("settings") or {}, _dataset_options(folder, manifest)]
+    acestep = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}  # custom_tag
+    sources += [manifest, acestep, manifest.get("settings") or {}, _dataset_options(folder, manifest)]
     for source in sources:
         word = source.get("trigger_word") or source.get("custom_tag")
         if word:
             return {"trigger_word": str(word), "tag_position": str(source.get("tag_position") or "prepend")}
     return {"trigger_word": "", "tag_position": "prepend"}
+
+
+def dataset_options(folder: TensorFolder) -> dict:
+    """The options of the dataset the folder was made from (name, genre ratio...), with the trigger
+    word and its position as training finds them (an export carries them along)."""
+    manifest = folder.manifest if isinstance(folder.manifest, dict) else {}
+    return {**_dataset_options(folder, manifest), **trigger_info(folder)}
 
 
 def _dataset_options(folder: TensorFolder, manifest: dict) -> dict:

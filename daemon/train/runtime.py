@@ -128,6 +128,19 @@ def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     return undo
 
 
+def limit_checkpointed_layers(decoder: nn.Module, ratio: float) -> tuple[int, int]:
+    """Keep checkpointing on the first `ratio` share of the decoder's layers only (Side-Step's
+    gradient_checkpointing_ratio): the rest keep their activations, faster but using more memory.
+    Returns (checkpointed layers, layers)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in decoder.modules() if isinstance(m, GradientCheckpointingLayer)]
+    keep = round(ratio * len(layers))
+    for layer in layers[keep:]:
+        layer.gradient_checkpointing = False
+    return keep, len(layers)
+
+
 def _require_grad(output: Any) -> Any:
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         output.requires_grad_(True)
@@ -147,5 +160,7 @@ def memory_estimate_mb(decoder: nn.Module, trainable: int, settings: TrainSettin
     frames = min(max_frames, settings.crop_frames or max_frames)
     tokens = settings.batch_size * math.ceil(frames / 2)
     per_layer = tokens * hidden * 2 * 24  # ~24 saved activations of hidden width per layer, 2 bytes
-    activations = per_layer * (2 if settings.gradient_checkpointing else max(layers, 1))
+    layers = max(layers, 1)
+    recomputed = round(settings.gradient_checkpointing_ratio * layers) if settings.gradient_checkpointing else 0
+    activations = per_layer * (layers - recomputed + (2 if recomputed else 0))
     return (weights + adapter + activations) / 2**20

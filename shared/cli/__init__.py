@@ -21,6 +21,7 @@ CLI_MODULES = [
     "shared.cli.preprocess",
     "shared.cli.dataset",
     "shared.cli.train",
+    "shared.cli.presets",
     "shared.cli.sample",
     "shared.cli.export",
 ]
