@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from daemon.train import batching
+from daemon.train.distributed import ACTIONS
 from shared import errors
 from shared.errors import JobStopped, TrainingError
 from shared.train_settings import TrainSettings
@@ -50,7 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROL_ENV, KEY_ENV = "ACESTEP_RANK_CONTROL", "ACESTEP_RANK_KEY"
 ERROR_MARK = "ACESTEP_RANK_ERROR "  # rank.py prints a failed rank's error after it, as JSON
 RANKS_LOG = "ranks.log"
-ACTIONS = ("save_now", "sample_now")
 SETTLE_S = 120.0  # after rank 0's result, how long the other ranks may take to exit
 
 
