@@ -12,7 +12,7 @@ from dashboard.components import dataset_state
 from shared.errors import StudioError
 
 STEPS = ("Dataset", "Preprocess", "Train", "Export")
-JOB_STEPS = {"preprocess": "Preprocess", "train": "Train", "export": "Export"}
+JOB_STEPS = {"preprocess": "Preprocess", "train": "Train", "export": "Export", "merge": "Export"}
 JOBS_TIMEOUT_S = 0.5
 
 
