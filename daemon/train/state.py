@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from shared.atomic import write_folder_atomic
 from shared.errors import TrainingError
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
+from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family, batch_changes
 
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
@@ -142,6 +142,8 @@ def check_resume_settings(saved: dict, current: dict, strict: bool) -> None:
     family = adapter_family(str(current.get("adapter_type")))
     names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
     changed = [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]
+    if strict:
+        changed += [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in batch_changes(saved, current)]
     if changed:
         what = "optimizer or adapter settings" if strict else "adapter settings"
         raise TrainingError(f"cannot resume: the {what} differ from the checkpoint's ({'; '.join(changed)})")
