@@ -14,6 +14,7 @@ PLUGIN_MODULES = [
     "daemon.preprocess.job",
     "daemon.dataset_jobs",
     "daemon.train.job",
+    "daemon.runs",
 ]
 
 

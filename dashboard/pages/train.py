@@ -12,9 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.components import dataset_state
-from dashboard.components.train_sources import (
-    auto_preset, checkpoint_settings, default_tensors_dir, resume_points, shape_differences,
-)
+from dashboard.components.train_sources import auto_preset, default_tensors_dir, resume_check, resume_points
 from dashboard.connection import require_client
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
@@ -145,8 +143,9 @@ def render_tensors(value: str) -> str:
 
 
 def render_resume(value: str | None, values: dict) -> str | None:
-    """Start fresh, one of the checkpoints of earlier runs, or another folder."""
-    points = resume_points(client.home)
+    """Start fresh, one of the checkpoints of earlier runs, or another folder; the daemon says
+    whether the form's settings may resume from it, before anything is submitted."""
+    points = resume_points(client)
     paths = [p.path for p in points]
     labels = {p.path: p.label for p in points}
     options = [FRESH, *paths, OTHER]
@@ -157,12 +156,16 @@ def render_resume(value: str | None, values: dict) -> str | None:
         chosen = st.text_input("Checkpoint folder", value or "", key=f"{form_key()}.resume_path").strip()
     if chosen in (FRESH, ""):
         return None
-    saved = checkpoint_settings(chosen)
-    differ = shape_differences(saved, values)
-    if differ:
+    try:
+        check = resume_check(client, chosen, values)
+    except StudioError as err:
+        st.error(str(err))
+        return chosen
+    if check["differences"]:
         st.warning("The adapter settings differ from the checkpoint's, so resuming would be refused: "
-                   + "; ".join(differ))
-    if saved and st.button("Use the checkpoint's settings", key="train.use_checkpoint_settings"):
+                   + "; ".join(d.replace(" -> ", " → ") for d in check["differences"]))
+    if st.button("Use the checkpoint's settings", key="train.use_checkpoint_settings"):
+        saved = check["settings"]
         keep = {"tensors_dir": values.get("tensors_dir") or saved.get("tensors_dir"), "resume_from": chosen}
         known = {k: v for k, v in saved.items() if k in TrainSettings.names()}
         seed({**known, **keep}, ("info", f"Settings taken from {chosen}; raise the epochs to train further."))

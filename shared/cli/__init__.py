@@ -20,6 +20,7 @@ CLI_MODULES = [
     "shared.cli.preprocess",
     "shared.cli.dataset",
     "shared.cli.train",
+    "shared.cli.runs",
 ]
 
 
