@@ -82,6 +82,24 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     assert ":material/check_circle: Train" in strip and ":material/radio_button_unchecked: Preprocess" in strip
 
 
+def test_the_adapter_type_is_chosen_once_and_the_form_shows_its_settings_only(daemon, monkeypatch):
+    at = open_page(monkeypatch, daemon.home, "pages/train.py")
+    labels = [b.label for b in at.selectbox]
+    assert labels.count("Adapter type") == 1 and not [label for label in labels if "variant" in label.lower()]
+    shown = {w.key.split(".")[-1] for w in at.number_input}
+    assert {"rank", "alpha"} <= shown and not {"lokr_linear_dim", "lokr_factor"} & shown
+
+    at.selectbox(key="train.adapter_type").set_value("lokr").run()
+    lokr = load_preset("quick_test", "lokr").settings
+    basic = {w.key.split(".")[-1]: w.value for w in at.number_input}
+    assert basic["lokr_linear_dim"] == lokr.lokr_linear_dim and basic["lokr_linear_alpha"] == lokr.lokr_linear_alpha
+    assert "rank" not in basic and "alpha" not in basic  # LoRA's, not read by a LoKr
+    folded = {w.key.split(".")[-1] for e in at.expander for w in e.number_input}
+    assert "lokr_factor" in folded and not {"lokr_linear_dim", "lokr_linear_alpha"} & folded  # basic, in view
+    assert at.session_state["train.values"]["adapter_type"] == "lokr"
+    assert at.session_state["train.values"]["learning_rate"] == lokr.learning_rate  # the preset's LoKr variant
+
+
 def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
     at = open_page(monkeypatch, daemon.home, "pages/train.py")
     assert any("train.tensors_dir" in e.value for e in at.error)
