@@ -25,11 +25,6 @@ from shared.train_settings import TrainSettings
 
 ACTIVE = ("queued", "running")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-TRAIN_SUMMARY = {
-    "peft": ("adapter_type", "rank", "alpha"),
-    "lycoris": ("adapter_type", "lokr_linear_dim", "lokr_linear_alpha", "lokr_factor"),
-}
-TRAIN_COMMON = ("learning_rate", "optimizer", "epochs", "max_steps", "batch_size", "gradient_accumulation")
 SUMMARY_SETTINGS = 5
 
 
@@ -96,13 +91,23 @@ def settings_summary(kind: str, settings: dict) -> str:
     """The few settings that tell runs apart: for training the adapter's shape, learning rate and
     length; for other kinds the ones that differ from the defaults."""
     if kind == "train":
-        lycoris = TrainSettings(adapter_type=str(settings.get("adapter_type", "lora"))).is_lycoris
-        names = TRAIN_SUMMARY["lycoris" if lycoris else "peft"] + TRAIN_COMMON
-        return " · ".join(f"{n} {settings[n]}" for n in names if settings.get(n) not in (None, "", 0))
+        return train_summary({**TrainSettings().to_dict(), **settings})
     spec = JOB_KINDS.get(kind)
     defaults = spec.settings().to_dict() if spec is not None else {}
     changed = [f"{n} {v}" for n, v in settings.items() if defaults.get(n) != v and not isinstance(v, (dict, list))]
     return " · ".join(changed[:SUMMARY_SETTINGS])
+
+
+def train_summary(s: dict) -> str:
+    """e.g. "lokr dim 16 alpha 32 factor -1 · lr 0.0005 adamw · 100 epochs, at most 40 steps · batch 1x4"."""
+    if TrainSettings(adapter_type=str(s["adapter_type"])).is_lycoris:
+        shape = f"{s['adapter_type']} dim {s['lokr_linear_dim']} alpha {s['lokr_linear_alpha']}"
+        shape += f" factor {s['lokr_factor']}" if s["adapter_type"] == "lokr" else ""
+    else:
+        shape = f"{s['adapter_type']} rank {s['rank']} alpha {s['alpha']}"
+    length = f"{s['epochs']} epochs" + (f", at most {s['max_steps']} steps" if s.get("max_steps") else "")
+    return " · ".join([shape, f"lr {s['learning_rate']:g} {s['optimizer']}", length,
+                       f"batch {s['batch_size']}x{s['gradient_accumulation']}"])
 
 
 def _live_jobs(ctx: Any) -> dict[str, Any]:

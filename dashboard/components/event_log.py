@@ -19,7 +19,7 @@ from shared.errors import StudioError
 ROWS = 200
 LOG_KEY, SEQ_KEY, SESSION_KEY = "event_log", "event_log_seq", "event_log_session"
 LEFT_OUT = ("metric", "gpu", "progress")
-COLUMNS = ["time", "event", "job", "detail"]
+COLUMNS = ["time", "job", "event"]
 
 
 def percent(fraction: Any) -> str:
@@ -60,12 +60,13 @@ DESCRIBE: dict[str, Callable[[dict], str]] = {
 
 
 def describe(event: dict) -> str:
-    """One event as a sentence; an unknown type as its plain fields (nested values left out)."""
+    """One event as a sentence; an unknown type as its name and plain fields (nested ones left out)."""
     data = event.get("data") or {}
     known = DESCRIBE.get(event["type"])
     if known is not None:
         return known(data)
-    return ", ".join(f"{k} {_number(v)}" for k, v in data.items() if not isinstance(v, (dict, list)))
+    fields = ", ".join(f"{k} {_number(v)}" for k, v in data.items() if not isinstance(v, (dict, list)))
+    return event["type"].replace("_", " ") + (f": {fields}" if fields else "")
 
 
 def new_rows(events: list[dict], rows: list[dict], after_seq: int) -> int:
@@ -76,11 +77,10 @@ def new_rows(events: list[dict], rows: list[dict], after_seq: int) -> int:
         after_seq = event["seq"]
         if event["type"] in LEFT_OUT:
             continue
-        row = {"time": time.strftime("%H:%M:%S", time.localtime(event["time"])),
-               "event": event["type"].replace("_", " "), "job": event.get("job_id") or "",
-               "detail": describe(event), "count": 1}
+        row = {"time": time.strftime("%H:%M:%S", time.localtime(event["time"])), "job": event.get("job_id") or "",
+               "event": describe(event), "count": 1}
         last = rows[-1] if rows else None
-        if last and (last["event"], last["job"], last["detail"]) == (row["event"], row["job"], row["detail"]):
+        if last and (last["job"], last["event"]) == (row["job"], row["event"]):
             last["count"] += 1
             last["time"] = row["time"]
         else:
@@ -103,5 +103,5 @@ def render_event_log(client: Any, daemon_session: str) -> None:
         st.error(f"No events: {err}")
         events = []
     st.session_state[SEQ_KEY] = new_rows(events, rows, st.session_state.get(SEQ_KEY, 0))
-    shown = [{**r, "detail": r["detail"] + (f"  (×{r['count']})" if r["count"] > 1 else "")} for r in reversed(rows)]
-    st.dataframe(pd.DataFrame(shown, columns=COLUMNS), hide_index=True, width="stretch", height=300)
+    shown = [{**r, "event": r["event"] + (f"  (×{r['count']})" if r["count"] > 1 else "")} for r in reversed(rows)]
+    st.dataframe(pd.DataFrame(shown, columns=COLUMNS), hide_index=True, width="stretch")

@@ -52,7 +52,7 @@ def test_a_stopped_run_lists_its_resumable_checkpoint_every_step_and_resumes(dae
 
     run = next(r for r in daemon.request("runs")["runs"] if r["id"] == job_id)
     assert run["kind"] == "train" and run["state"] == "stopped" and run["last_step"] == steps
-    assert "rank 4" in run["summary"] and "learning_rate" in run["summary"]
+    assert run["summary"] == "lora rank 4 alpha 8 · lr 0.0001 adamw · 500 epochs · batch 1x1"
     checkpoint = stopped["result"]["last_checkpoint"]
     saved = next(o for o in run["outputs"] if o["path"] == checkpoint)
     assert saved["resumable"] and saved["step"] == steps and saved["name"].startswith("checkpoints/")

@@ -18,8 +18,9 @@ def test_service_page_shows_the_daemon_and_its_jobs(daemon, monkeypatch):
     assert job_id in set(jobs_table["id"]) and "done" in set(jobs_table["state"])
     assert list(jobs_table["progress"]) == [100]  # whole percentages, as everywhere on the page
     log = at.dataframe[1].value
-    assert list(log["detail"])[:3] == ["selftest done", "selftest running", "selftest queued"]  # newest first
-    assert list(log["event"]) == ["job state"] * 3 + ["daemon started"]  # progress, metrics: table, charts
+    events = list(log["event"])  # newest first; progress and metrics are in the jobs table and the charts
+    assert events[:3] == ["selftest done", "selftest running", "selftest queued"]
+    assert len(events) == 4 and events[3].startswith("daemon started (pid ")
     at.run()
     at.run()
     assert len(at.dataframe[1].value) == 4  # reruns add no repeats
@@ -39,12 +40,12 @@ def test_event_log_lines_read_as_sentences_and_a_repeat_counts_up():
     ]
     rows: list[dict] = []
     assert new_rows(events, rows, 0) == 6
-    assert [r["detail"] for r in rows] == [
+    assert [r["event"] for r in rows] == [
         "pre-flight: 2 samples, 40 steps, lora with 12,288 trainable parameters on cpu; warm-up capped at "
         "the run's 40 steps",
         "checkpoint saved at epoch 2, step 5: /r/checkpoints/step_5",
         "retrying",
-        "value 0.1235",
+        "something new: value 0.1235",
     ]
     assert rows[2]["count"] == 2
     assert new_rows(events, rows, 6) == 6 and len(rows) == 4  # seen events are not added again
