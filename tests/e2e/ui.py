@@ -51,7 +51,7 @@ def type_into(page: Page, label: str, text: str) -> None:
 
 def choose(page: Page, label: str, option: str) -> None:
     """Open a select box and click the option whose text starts with `option`."""
-    page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)).click()
+    page.get_by_role("combobox", name=label, exact=True).click()
     page.get_by_role("option").filter(has_text=option).first.click()
     settle(page)
 
