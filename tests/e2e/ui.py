@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 # The page is settled when Streamlit is not running the script and nothing drawn is stale.
 SETTLED_JS = """() => !document.querySelector('[data-testid="stStatusWidget"]')
@@ -51,8 +52,16 @@ def type_into(page: Page, label: str, text: str) -> None:
 
 def choose(page: Page, label: str, option: str) -> None:
     """Open a select box and click the option whose text starts with `option`."""
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option").filter(has_text=option).first.click()
+    box = page.get_by_role("combobox", name=label, exact=True)
+    wanted = page.get_by_role("option").filter(has_text=option).first
+    for _ in range(5):  # a rerun that lands just after the click closes the list again: click again
+        box.click()
+        try:
+            wanted.wait_for(timeout=3000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    wanted.click()
     settle(page)
 
 
