@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from shared import home as homes
@@ -17,16 +16,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     DaemonSettings.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        config = DaemonSettings.from_args(args)
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     home = homes.studio_home(args.home)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.StreamHandler(sys.stderr), logging.FileHandler(homes.log_file(home))],
-    )
+    from daemon.logs import setup_logging
+
+    setup_logging(homes.log_file(home), args.log_level, config.log_max_bytes)
+    homes.make_private(home)
     try:
         from daemon.server import serve
 
-        return serve(DaemonSettings.from_args(args), home)
+        return serve(config, home)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Start the dashboard (Streamlit) on 127.0.0.1, and with --start-daemon the daemon too.
 
-Ctrl-C stops what this command started, the daemon gracefully (a running job saves first).
+Ctrl-C stops what this command started, the daemon gracefully (a running job saves first). The
+daemon is also told this process is its owner (`--owner-pid`), so it stops even when this process
+is killed outright; a daemon that was already running is left alone.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -30,7 +33,8 @@ def daemon_answers(home: Path) -> bool:
 
 
 def start_daemon(home: Path, demo_root: str | None, extra: list[str]) -> subprocess.Popen:
-    args = [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(home), *extra]
+    args = [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(home), "--owner-pid", str(os.getpid()),
+            *extra]
     if demo_root:
         args += ["--demo-root", demo_root]
     proc = subprocess.Popen(args, cwd=ROOT)
@@ -43,6 +47,17 @@ def start_daemon(home: Path, demo_root: str | None, extra: list[str]) -> subproc
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit("the daemon did not answer within 60 s")
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Wait for Streamlit's health endpoint, so the address is printed once the page opens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,24 +78,35 @@ def main(argv: list[str] | None = None) -> int:
     dashboard = subprocess.Popen([
         sys.executable, "-m", "dashboard.serve", "run", str(ROOT / "dashboard" / "app.py"),  # streamlit run
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", "--logger.hideWelcomeMessage", "true",
     ], cwd=ROOT)
-    print(f"\n  ACE-Step LoRA Studio: http://{args.host}:{args.port}  (Ctrl-C stops it)\n", flush=True)
     try:
+        url = f"http://{args.host}:{args.port}"
+        wait_until_serving(url, dashboard)
+        stops = "the dashboard and the daemon it started" if daemon else "the dashboard (the daemon runs on)"
+        print(f"\n  ACE-Step LoRA Studio: {url}  (Ctrl-C stops {stops})\n", flush=True)
         dashboard.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in (dashboard, daemon):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT if proc is daemon else signal.SIGTERM)
-        for proc in (dashboard, daemon):
-            if proc is not None:
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(dashboard, daemon)
     return 0
+
+
+def stop(dashboard: subprocess.Popen, daemon: subprocess.Popen | None) -> None:
+    """The dashboard first, then the daemon gracefully: a running job saves, however long that takes."""
+    if dashboard.poll() is None:
+        dashboard.send_signal(signal.SIGTERM)
+    if daemon is not None and daemon.poll() is None:
+        print("  stopping the daemon (a running job saves first)...", flush=True)
+        daemon.send_signal(signal.SIGINT)
+    for proc, patience in ((dashboard, 30), (daemon, 600)):
+        if proc is None:
+            continue
+        try:
+            proc.wait(patience)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":

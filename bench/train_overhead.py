@@ -67,9 +67,7 @@ def load_model(kind: str):
         from daemon.models.acestep_demo.modeling_acestep_v15_turbo import AceStepConditionGenerationModel
 
         torch.manual_seed(0)
-        config = demo_config()
-        for key, value in MEDIUM.items():
-            setattr(config, key, value)
+        config = demo_config(**MEDIUM)  # layer_types follows num_hidden_layers from the start
         model = AceStepConditionGenerationModel(config)
     return model.eval().requires_grad_(False)
 

@@ -9,7 +9,17 @@ from typing import Any
 from daemon.registry import JOB_KINDS, command
 from shared.errors import ProtocolError
 
-SNAPSHOT_METRICS = 1000
+SNAPSHOT_METRICS = 1000  # points in a status that asks for the latest ones
+MAX_METRICS = 5000  # points in one status at most; a page asks again from the last seq it got
+
+
+def _count_field(content: dict, name: str, default: int | None) -> int | None:
+    value = content.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError(f"content.{name}: expected an integer >= 0, got {value!r}")
+    return value
 
 
 def _str_field(content: dict, name: str, required: bool = True) -> str | None:
@@ -28,22 +38,30 @@ def ping(ctx: Any, content: dict) -> dict:
 
 @command("status")
 def status(ctx: Any, content: dict) -> dict:
-    """A full snapshot, enough for a page opened late to draw everything it shows.
+    """A snapshot, enough for a page opened late to draw everything it shows.
 
-    `metrics_limit` (default 1000) caps the metric points sent; pages that draw no chart pass 0.
+    Metric points of the running (else the last) job: with `metrics_since` (a seq) those after it,
+    oldest first, which is what a page polling for new points sends; without, the latest
+    `metrics_limit` (default 1000; pages that draw no chart pass 0). `metrics_more` says a page
+    should ask again from the last point's seq.
     """
-    limit = content.get("metrics_limit", SNAPSHOT_METRICS)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ProtocolError(f"content.metrics_limit: expected an integer >= 0, got {limit!r}")
+    since = _count_field(content, "metrics_since", None)
+    limit = min(_count_field(content, "metrics_limit", MAX_METRICS if since is not None else SNAPSHOT_METRICS),
+                MAX_METRICS)
     running = ctx.jobs.running()
     jobs = ctx.jobs.list()
     metrics_job = running.id if running else (jobs[-1].id if jobs else None)
+    if since is None:
+        metrics = ctx.bus.recent_metrics(metrics_job, limit)
+    else:
+        metrics = ctx.bus.metrics_since(metrics_job, since, limit)
     models = ctx.services.built("models")
     return {
         "daemon_session": ctx.bus.daemon_session,
         "pid": os.getpid(),
         "uptime_s": time.time() - ctx.server.started,
         "home": str(ctx.server.home),
+        "owner_pid": ctx.config.owner_pid,  # a dashboard that started the daemon: it stops when that exits
         "device": models.describe_device() if models is not None else {"device": ctx.config.device,
                                                                          "resolved": False},
         "models": models.snapshot() if models is not None else {},
@@ -52,7 +70,8 @@ def status(ctx: Any, content: dict) -> dict:
         "jobs_total": len(jobs),
         "last_seq": ctx.bus.last_seq,
         "metrics_job": metrics_job,
-        "metrics": ctx.bus.recent_metrics(metrics_job, limit) if metrics_job and limit else [],
+        "metrics": metrics,
+        "metrics_more": since is not None and len(metrics) == limit > 0,
         "job_kinds": sorted(JOB_KINDS),
     }
 

@@ -10,18 +10,18 @@ file and renamed, so a stop or a crash leaves no half-written segment.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from daemon.jobs import JobContext
 from daemon.registry import job_kind
-from shared.dataset_scan import iter_audio_files, sidecar_names, sidecar_paths
-from shared.errors import SettingsError
+from shared.atomic import write_file_atomic
+from shared.audio_probe import probe_audio
+from shared.dataset_scan import ScanProblem, iter_audio_files, sidecar_names, sidecar_paths
 from shared.split_settings import SplitAudioSettings
+from shared.wording import readable
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,21 @@ _FLAC_HIGH = ("PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 @job_kind("split_audio", SplitAudioSettings, "Cut long audio files into fixed-length segments.")
 def run_split_audio(ctx: JobContext, settings: SplitAudioSettings) -> dict:
     """Split every audio file below input_dir into output_dir; one bad file never stops the rest."""
-    import soundfile
-
     source, target = Path(settings.input_dir).absolute(), Path(settings.output_dir).absolute()
     if not source.is_dir():
-        raise SettingsError(f"split_audio.input_dir: {source} is not a folder")
-    files = []
-    for path, _ in iter_audio_files(source, exclude=target):
-        try:
-            info = soundfile.info(str(path))
+        raise SplitAudioSettings.field_error("input_dir", f"{source} is not a folder")
+    files, skipped = [], []
+    for path, _ in iter_audio_files(source, exclude=target, problems=skipped):
+        info, problem = probe_audio(path)  # regular files only, never blocking on a pipe
+        if info is None or info.samplerate <= 0:
+            skipped.append(ScanProblem(path.relative_to(source).as_posix(), problem or "no audio frames"))
+        else:
             files.append((path, info.frames / info.samplerate))
-        except (RuntimeError, OSError, ValueError) as err:
-            ctx.log(f"{path.relative_to(source)}: skipped, unreadable ({err})", level="warning")
+    for problem in skipped:
+        ctx.log(f"{readable(problem.path)}: skipped, {problem.reason}", level="warning")
     total_s = int(sum(seconds for _, seconds in files)) or 1
-    result = {"files": len(files), "segments": 0, "copied": 0, "existing": 0, "failed": [],
+    result = {"files": len(files), "segments": 0, "copied": 0, "existing": 0,
+              "failed": [{"file": readable(p.path), "reason": p.reason} for p in skipped],
               "output_dir": str(target), "stopped": False}
     done_s = 0.0
     for path, seconds in files:
@@ -121,23 +122,15 @@ def _subtype(output_format: str, source_subtype: str) -> str:
 def _write_atomic(target: Path, data: Any, rate: int, output_format: str, subtype: str) -> None:
     import soundfile
 
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".{output_format}", dir=target.parent)
-    os.close(handle)
-    try:
-        soundfile.write(tmp, data, rate, subtype=subtype, format=output_format.upper())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file_atomic(target, lambda tmp: soundfile.write(tmp, data, rate, subtype=subtype,
+                                                          format=output_format.upper()))
 
 
 def _copy_whole(path: Path, out_dir: Path, overwrite: bool) -> bool:
     target = out_dir / path.name
     if target.exists() and not overwrite:
         return False
-    tmp = out_dir / f".{path.name}.copy.tmp"
-    shutil.copy2(path, tmp)
-    os.replace(tmp, target)
+    write_file_atomic(target, lambda tmp: shutil.copy2(path, tmp))
     _copy_sidecars(path, target)
     return True
 

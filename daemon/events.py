@@ -3,9 +3,14 @@
 Jobs emit from their worker thread; the server's socket loop drains `outbox` and publishes, so
 the PUB socket is only touched by one thread. Events of a job are also appended to its
 `events.jsonl` before they are published, so the file is the complete record.
+
+Metric events are also kept per job (the whole run, up to METRICS_PER_JOB points, for the last
+METRIC_JOBS jobs) in `seq` order, so a page asks for the points after the last seq it has and gets
+them by bisection, never by scanning or copying the history.
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import json
 import queue
@@ -15,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 RECENT_EVENTS = 4000
-RECENT_METRICS = 2000
+METRICS_PER_JOB = 100_000  # beyond it the oldest tenth is dropped
+METRIC_JOBS = 4  # jobs whose metric history is kept
 
 
 class EventBus:
@@ -25,7 +31,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._seq = 0
         self._recent: collections.deque[dict] = collections.deque(maxlen=RECENT_EVENTS)
-        self._metrics: collections.deque[dict] = collections.deque(maxlen=RECENT_METRICS)
+        self._metrics: dict[str | None, list[dict]] = {}  # job id -> its metric events, in seq order
         self.wakeup: Any = None  # set by the server: a callable that interrupts its poll
 
     @property
@@ -57,7 +63,7 @@ class EventBus:
                     fh.write(json.dumps(event, default=str) + "\n")
             self._recent.append(event)
             if type == "metric":
-                self._metrics.append(event)
+                self._keep_metric(event)
             self.outbox.put(event)
         if self.wakeup is not None:
             self.wakeup()
@@ -68,7 +74,27 @@ class EventBus:
         with self._lock:
             return [e for e in self._recent if e["seq"] > seq][:limit]
 
-    def recent_metrics(self, job_id: str | None = None, limit: int = RECENT_METRICS) -> list[dict]:
+    def recent_metrics(self, job_id: str | None, limit: int) -> list[dict]:
+        """The last `limit` metric events of a job."""
         with self._lock:
-            points = [e for e in self._metrics if job_id is None or e["job_id"] == job_id]
-        return points[-limit:]
+            points = self._metrics.get(job_id, [])
+            return points[-limit:] if limit else []
+
+    def metrics_since(self, job_id: str | None, seq: int, limit: int) -> list[dict]:
+        """A job's metric events with a seq above `seq`, oldest first, at most `limit`."""
+        with self._lock:
+            points = self._metrics.get(job_id, [])
+            start = bisect.bisect_right(points, seq, key=_seq)
+            return points[start:start + limit]
+
+    def _keep_metric(self, event: dict) -> None:
+        points = self._metrics.setdefault(event["job_id"], [])
+        points.append(event)
+        if len(points) > METRICS_PER_JOB:
+            del points[:METRICS_PER_JOB // 10]
+        while len(self._metrics) > METRIC_JOBS:
+            del self._metrics[next(iter(self._metrics))]
+
+
+def _seq(event: dict) -> int:
+    return event["seq"]

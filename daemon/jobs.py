@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from daemon.events import EventBus
-from daemon.registry import Services, lookup_job_kind
+from daemon.recovery import recover_runs
+from daemon.registry import JOB_KINDS, Services, lookup_job_kind
 from shared.atomic import write_json_atomic
 from shared.errors import JobError, JobStopped, StudioError
 
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled", "stopped")
+OUTPUT_SETTING = "output_dir"  # a job kind's setting of this name is its output folder (one job at a time)
+FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: by a daemon's death
 
 
 @dataclass
@@ -42,12 +44,24 @@ class Job:
     error: dict | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     actions: set = field(default_factory=set)
+    resume_from: str | None = None  # an interrupted job's last checkpoint
+
+    @classmethod
+    def interrupted(cls, run_dir: Path, saved: dict) -> "Job":
+        """A job a dead daemon left behind, from its job.json (see daemon.recovery)."""
+        return cls(
+            run_dir.name, str(saved.get("kind", "")), None, run_dir, state="interrupted",
+            submitted_at=saved.get("submitted_at") or 0.0, started_at=saved.get("started_at"),
+            ended_at=saved.get("ended_at"), progress=saved.get("progress") or {}, error=saved.get("error"),
+            resume_from=saved.get("resume_from"),
+        )
 
     def summary(self) -> dict:
+        kind = JOB_KINDS.get(self.kind)
         return {
             "id": self.id,
             "kind": self.kind,
-            "actions": list(lookup_job_kind(self.kind).actions),  # what `action` accepts while it runs
+            "actions": list(kind.actions) if kind else [],  # what `action` accepts while it runs
             "state": self.state,
             "submitted_at": self.submitted_at,
             "started_at": self.started_at,
@@ -56,6 +70,7 @@ class Job:
             "result": self.result,
             "error": self.error,
             "run_dir": str(self.run_dir),
+            "resume_from": self.resume_from,
         }
 
 
@@ -141,6 +156,10 @@ class JobQueue:
         self._order: list[str] = []
         self._cond = threading.Condition()
         self._closing = False
+        for run_dir, saved in recover_runs(runs_dir, _resume_point):
+            job = Job.interrupted(run_dir, saved)
+            self._jobs[job.id] = job
+            self._order.append(job.id)
         self._worker = threading.Thread(target=self._work, name="job-worker", daemon=True)
         self._worker.start()
 
@@ -148,6 +167,8 @@ class JobQueue:
     def submit(self, kind: str, settings: dict | None, request_msg_id: str | None = None) -> Job:
         spec = lookup_job_kind(kind)
         parsed = spec.settings.from_dict(settings or {})
+        with self._cond:
+            self._refuse_a_busy_output(kind, parsed)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
         run_dir = self.runs_dir / job_id
         run_dir.mkdir(parents=True)
@@ -156,12 +177,26 @@ class JobQueue:
         with self._cond:
             if self._closing:
                 raise JobError("the daemon is shutting down; no new jobs are taken")
+            self._refuse_a_busy_output(kind, parsed)  # again, under the same lock as the queueing
             self._jobs[job_id] = job
             self._order.append(job_id)
             self._persist(job)
             self._cond.notify_all()
         self._emit_state(job)
         return job
+
+    def _refuse_a_busy_output(self, kind: str, settings: Any) -> None:
+        """Two jobs writing into one folder would mix their files: a job whose output folder is (or
+        is inside, or holds) the output folder of a queued or running job is refused, naming it."""
+        mine = output_folder(settings)
+        if mine is None:
+            return
+        for other in self.list():
+            theirs = output_folder(other.settings) if other.state in ACTIVE else None
+            if theirs is not None and (mine == theirs or mine.is_relative_to(theirs) or theirs.is_relative_to(mine)):
+                label = lookup_job_kind(kind).settings.spec(OUTPUT_SETTING).label
+                raise JobError(f"{label} {mine} is in use by the {other.state} {other.kind} job {other.id}; "
+                               "wait for it to end (or stop it) or choose another folder")
 
     def cancel(self, job_id: str) -> Job:
         job = self.get(job_id)
@@ -275,3 +310,14 @@ class JobQueue:
 
     def _persist(self, job: Job) -> None:
         write_json_atomic(job.run_dir / "job.json", job.summary())
+
+
+def output_folder(settings: Any) -> Path | None:
+    """The folder a job writes into besides its run folder: its `output_dir` setting, if it has one."""
+    value = getattr(settings, OUTPUT_SETTING, None)
+    return Path(value).expanduser().resolve() if isinstance(value, str) and value.strip() else None
+
+
+def _resume_point(kind: str, run_dir: Path) -> Path | None:
+    spec = JOB_KINDS.get(kind)
+    return spec.resume_point(run_dir) if spec is not None and spec.resume_point is not None else None

@@ -12,8 +12,12 @@ PLUGIN_MODULES = [
     "daemon.selftest",
     "daemon.models.commands",
     "daemon.preprocess.job",
+    "daemon.preprocess.acestep_export",
     "daemon.dataset_jobs",
     "daemon.train.job",
+    "daemon.sample.job",
+    "daemon.sample.commands",
+    "daemon.export.job",
     "daemon.runs",
 ]
 

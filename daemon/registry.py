@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ class JobKind:
     settings: type[SettingsGroup]
     description: str
     actions: tuple[str, ...] = ()
+    resume_point: Callable[[Path], Path | None] | None = None  # where an interrupted run resumes from
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -55,12 +57,15 @@ def command(name: str, *, state_changing: bool = False) -> Callable[[CommandHand
 
 
 def job_kind(name: str, settings: type[SettingsGroup], description: str = "",
-             actions: tuple[str, ...] = ()) -> Callable[[JobRunner], JobRunner]:
-    """Register a job runner, the settings class its submissions are validated against, and the
-    actions (`save_now`...) it acts on while running."""
+             actions: tuple[str, ...] = (),
+             resume_point: Callable[[Path], Path | None] | None = None) -> Callable[[JobRunner], JobRunner]:
+    """Register a job runner, the settings class its submissions are validated against, the
+    actions (`save_now`...) it acts on while running, and `resume_point(run_dir)`: the folder a run
+    of this kind that a dead daemon interrupted resumes from."""
 
     def register(fn: JobRunner) -> JobRunner:
-        JOB_KINDS[name] = JobKind(name, fn, settings, description or (fn.__doc__ or "").strip(), actions)
+        JOB_KINDS[name] = JobKind(name, fn, settings, description or (fn.__doc__ or "").strip(), actions,
+                                  resume_point)
         return fn
 
     return register

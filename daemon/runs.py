@@ -21,7 +21,7 @@ from daemon.registry import JOB_KINDS, command
 from daemon.run_files import describe_output, last_step_point, outputs, read_json, read_points
 from daemon.train.resume_rule import read_state_json, resume_differences
 from shared.errors import JobError, ProtocolError, TrainingError
-from shared.train_settings import TrainSettings
+from shared.train_settings import TrainSettings, adapter_family
 
 ACTIVE = ("queued", "running")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -100,7 +100,7 @@ def settings_summary(kind: str, settings: dict) -> str:
 
 def train_summary(s: dict) -> str:
     """e.g. "lokr dim 16 alpha 32 factor -1 · lr 0.0005 adamw · 100 epochs, at most 40 steps · batch 1x4"."""
-    if TrainSettings(adapter_type=str(s["adapter_type"])).is_lycoris:
+    if adapter_family(str(s["adapter_type"])) == "lycoris":
         shape = f"{s['adapter_type']} dim {s['lokr_linear_dim']} alpha {s['lokr_linear_alpha']}"
         shape += f" factor {s['lokr_factor']}" if s["adapter_type"] == "lokr" else ""
     else:

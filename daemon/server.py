@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -22,12 +23,16 @@ import zmq
 
 from daemon.events import EventBus
 from daemon.jobs import JobQueue
+from daemon.logs import RefusalLog
+from daemon.owner import OwnerWatch
 from daemon.plugins import load_plugins
 from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
 from shared import home as homes
+from shared.atomic import write_text_atomic
 from shared.config import DaemonSettings
 from shared.errors import AuthError, DaemonLocked, ProtocolError, SettingsError, StudioError
 from shared.protocol import EVENT_TOPIC, ReplayGuard, Session, new_key, split_identities
+from shared.transport import ServerKeys, curve_available
 
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -67,7 +72,9 @@ class HomeLock:
         self._fh: Any = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a lock file left by an older version may be 0644
+        fh = os.fdopen(fd, "r+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -91,6 +98,18 @@ class HomeLock:
             self._fh = None
 
 
+def server_keys(config: DaemonSettings) -> ServerKeys | None:
+    """The CURVE keys both sockets are encrypted with; None when encryption is off (loopback only)."""
+    if config.encrypt and curve_available():
+        return ServerKeys()
+    if config.allow_remote:
+        raise SettingsError("daemon.encrypt: --allow-remote needs encryption (ZeroMQ CURVE), "
+                            "which is " + ("turned off" if not config.encrypt else "missing from this libzmq"))
+    if config.encrypt:
+        log.warning("this libzmq has no CURVE: the sockets are not encrypted (loopback only)")
+    return None
+
+
 class Server:
     def __init__(self, config: DaemonSettings, home: Path) -> None:
         if config.host not in LOOPBACK and not config.allow_remote:
@@ -100,6 +119,7 @@ class Server:
             )
         self.config = config
         self.home = home
+        self.keys = server_keys(config)
         self.started = time.time()
         self.session = Session(new_key())
         self.bus = EventBus(self.session.session_id)
@@ -108,6 +128,8 @@ class Server:
         self.services.put("jobs", self.jobs)
         self.services.put("bus", self.bus)
         self.replay = ReplayGuard()
+        self.owner = OwnerWatch(config.owner_pid)
+        self.refusals = RefusalLog(log)
         self._replies: collections.OrderedDict[str, dict] = collections.OrderedDict()
         self.running = True
         self._wake_r, self._wake_w = os.pipe()
@@ -126,6 +148,9 @@ class Server:
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
         self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        if self.keys is not None:
+            self.keys.secure(self.router)
+            self.keys.secure(self.pub)
         if self.config.host not in LOOPBACK:
             log.warning("the daemon listens on %s: anyone who can reach it and has the key controls it",
                         self.config.host)
@@ -150,18 +175,14 @@ class Server:
             "event_port": self.event_port,
             "key": self.session.key.decode("ascii"),
             "signature_scheme": "hmac-sha256",
+            "encryption": "curve" if self.keys is not None else "none",
+            **(self.keys.connection_fields() if self.keys is not None else {}),
             "pid": os.getpid(),
             "daemon_session": self.session.session_id,
             "started": self.started,
         }
         path = homes.connection_file(self.home)
-        tmp = path.with_name(".daemon.json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, json.dumps(info, indent=2), mode=0o600)
 
     def wake(self) -> None:
         try:
@@ -199,7 +220,11 @@ class Server:
                     except Exception:  # the last guard: no message ever ends the daemon
                         log.exception("a message could not be answered")
             self.flush_events()
+            self.refusals.tick()
+            if self.running and self.owner.gone():
+                self.request_shutdown(f"the dashboard that started this daemon (pid {self.owner.pid}) exited")
         self.flush_events()
+        self.refusals.flush()
 
     def flush_events(self) -> None:
         while True:
@@ -233,7 +258,7 @@ class Server:
                 self.replay.check(header)
                 reply = self.dispatch(request)
         except AuthError as err:
-            log.warning("refused a request: %s", err)
+            self.refusals.refused(str(err))
             reply = err.to_reply()
         except StudioError as err:
             reply = err.to_reply()
@@ -291,12 +316,16 @@ class Server:
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        self.owner.close()
 
 
 def serve(config: DaemonSettings, home: Path) -> int:
     """Run a daemon until shutdown; returns the exit code."""
     lock = HomeLock(home)
     lock.acquire()
+    # A request waits for the job thread to give up the interpreter lock, up to this long each
+    # time the socket thread needs it back (after every poll, receive and send).
+    sys.setswitchinterval(config.switch_interval_ms / 1000)
     try:
         load_plugins()
         server = Server(config, home)
@@ -317,4 +346,3 @@ def serve(config: DaemonSettings, home: Path) -> int:
         return 0
     finally:
         lock.release()
-

@@ -21,6 +21,8 @@ PAGES = [
     ("Preprocess", "pages/preprocess.py", ":material/memory:"),
     ("Train", "pages/train.py", ":material/model_training:"),
     ("Monitor", "pages/monitor.py", ":material/monitoring:"),
+    ("Samples", "pages/samples.py", ":material/headphones:"),
+    ("Export", "pages/export.py", ":material/ios_share:"),
 ]
 
 st.set_page_config(page_title="ACE-Step LoRA Studio", page_icon=":material/graphic_eq:", layout="wide")

@@ -38,9 +38,10 @@ def last_connection_error() -> str:
 
 
 def start_daemon(timeout: float = 30.0) -> bool:
-    """Start a daemon for this studio home in the background; True once it answers."""
+    """Start a daemon for this studio home in the background; True once it answers. It belongs to
+    this dashboard process: it stops gracefully (its job saves first) when this process exits."""
     home = homes.studio_home()
-    args = [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(home)]
+    args = [sys.executable, str(ROOT / "run_daemon.py"), "--home", str(home), "--owner-pid", str(os.getpid())]
     demo_root = os.environ.get("ACESTEP_DEMO_ROOT")
     if demo_root:
         args += ["--demo-root", demo_root]
@@ -52,6 +53,15 @@ def start_daemon(timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def lifecycle_note(snapshot: dict) -> str:
+    """Whether the daemon ends with the dashboard that started it, or runs on its own."""
+    owner = snapshot.get("owner_pid")
+    if owner is None:
+        return "Started on its own: it keeps running when the dashboard exits."
+    who = "this dashboard" if owner == os.getpid() else f"the dashboard with pid {owner}"
+    return f"Started by {who}: it stops when that dashboard exits (a running job saves first)."
 
 
 def require_client() -> StudioClient:

@@ -11,7 +11,9 @@ notices a daemon restart by its session id.
 """
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import os
 import threading
 import time
@@ -21,12 +23,15 @@ from collections.abc import Callable, Iterator
 import zmq
 
 from shared import home as homes
-from shared.errors import DaemonNotRunning, DaemonTimeout, JobError, StudioError, error_by_name
+from shared import transport
+from shared.errors import DaemonNotRunning, DaemonTimeout, JobError, ProtocolError, StudioError, error_by_name
 from shared.protocol import EVENT_TOPIC, Session, new_id
 
-READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models"}
+log = logging.getLogger(__name__)
+READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models",
+             "run_samples", "run_file"}
 STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown", "unload"}
-FINISHED = ("done", "failed", "cancelled", "stopped")
+FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: the daemon died
 
 
 def read_connection(home: str | os.PathLike | None = None) -> dict:
@@ -68,19 +73,15 @@ class StudioClient:
 
     # -- plumbing ---------------------------------------------------------------------------
     def address(self, port_key: str) -> str:
-        host = self.info["host"]
-        host = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
-        host = f"[{host}]" if ":" in host else host
-        return f"tcp://{host}:{self.info[port_key]}"
+        return transport.address(self.info, port_key)
+
+    def connect(self, kind: int, port_key: str) -> zmq.Socket:
+        """A socket to the daemon, encrypted as the daemon's sockets are (shared/transport.py)."""
+        return transport.connect(self._zmq, kind, self.info, port_key)
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
-            sock = self._zmq.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            if ":" in self.info["host"]:
-                sock.setsockopt(zmq.IPV6, 1)
-            sock.connect(self.address("request_port"))
-            self._sock = sock
+            self._sock = self.connect(zmq.DEALER, "request_port")
         return self._sock
 
     def _reset(self) -> None:
@@ -161,9 +162,12 @@ class StudioClient:
     def ping(self, timeout: float | None = None) -> dict:
         return self.request("ping", timeout=timeout)
 
-    def status(self, metrics_limit: int | None = None) -> dict:
-        """The daemon's snapshot; `metrics_limit=0` leaves out the metric points (lighter)."""
-        return self.request("status", {} if metrics_limit is None else {"metrics_limit": metrics_limit})
+    def status(self, metrics_limit: int | None = None, metrics_since: int | None = None) -> dict:
+        """The daemon's snapshot. Its metric points: the latest `metrics_limit` (default 1000; 0 leaves
+        them out), or with `metrics_since` (a seq) those after it, oldest first, which is what a page
+        that polls sends with the seq of the last point it has (`metrics_more`: ask again)."""
+        content = {"metrics_limit": metrics_limit, "metrics_since": metrics_since}
+        return self.request("status", {k: v for k, v in content.items() if v is not None})
 
     def submit(self, kind: str, settings: dict | None = None) -> str:
         return self.request("submit", {"kind": kind, "settings": settings or {}})["job_id"]
@@ -188,6 +192,19 @@ class StudioClient:
 
     def shutdown(self) -> dict:
         return self.request("shutdown")
+
+    def run_samples(self, run: str) -> list[dict]:
+        """A run's clips (sidecars with `audio` and `spectrogram` paths relative to the run folder)."""
+        return self.request("run_samples", {"run_id": run})["clips"]
+
+    def run_file(self, run: str, path: str) -> bytes:
+        """The bytes of a file inside a run folder (a clip, a spectrogram), fetched in chunks."""
+        chunks, offset = [], 0
+        while offset is not None:
+            reply = self.request("run_file", {"run_id": run, "path": path, "offset": offset})
+            chunks.append(base64.b64decode(reply["data"]))
+            offset = reply["next_offset"]
+        return b"".join(chunks)
 
     def subscribe(self) -> "EventStream":
         return EventStream(self)
@@ -216,13 +233,9 @@ class EventStream:
 
     def __init__(self, client: StudioClient) -> None:
         self.client = client
-        self.sock = client._zmq.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        if ":" in client.info["host"]:
-            self.sock.setsockopt(zmq.IPV6, 1)
+        self.sock = client.connect(zmq.SUB, "event_port")
         self.sock.setsockopt(zmq.SUBSCRIBE, EVENT_TOPIC)
-        self.sock.connect(client.address("event_port"))
-        snapshot = client.status()
+        snapshot = client.status(metrics_limit=0)  # only its seq and session are needed here
         self.snapshot = snapshot
         self.daemon_session = snapshot["daemon_session"]
         self.last_seq = snapshot["last_seq"]
@@ -260,7 +273,11 @@ class EventStream:
             yield from self.drain(1.0)
 
     def _accept(self, frames: list[bytes]) -> list[dict]:
-        message = self.client.session.deserialize(frames[1:], expect="event")
+        try:
+            message = self.client.session.deserialize(frames[1:], expect="event")
+        except ProtocolError as err:  # not our daemon's signed event: dropped, the stream goes on
+            log.warning("dropped an event: %s", err)
+            return []
         event = message["content"]
         if message["header"]["session"] != self.daemon_session:
             # A new daemon: its seq starts again. Say so, then follow the new one.

@@ -22,8 +22,20 @@ class DaemonSettings(SettingsGroup):
                               section="Network", importance="advanced", minimum=0, maximum=65535)
     allow_remote: bool = setting(False, "Allow binding beyond loopback (prints a warning).",
                                  section="Network", importance="expert")
+    encrypt: bool = setting(True, "Encrypt both sockets with ZeroMQ CURVE, the key in the 0600 connection file "
+                            "(required with --allow-remote).", section="Network", importance="expert")
     max_message_bytes: int = setting(16 * 1024 * 1024, "Largest request accepted, in bytes.",
                                      section="Network", importance="expert", minimum=1024)
+    switch_interval_ms: float = setting(
+        0.5, "How long a running job may hold Python's interpreter lock while a request waits for it "
+        "(sys.setswitchinterval; Python's default is 5). Lower answers faster while a job runs.",
+        section="Network", importance="expert", minimum=0.05, maximum=100.0)
+    log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
+                                 section="Logging", importance="expert", minimum=4096)
+    owner_pid: int | None = setting(
+        None, "Stop gracefully (the running job saves first) when this process exits. The dashboard sets "
+        "it to itself when it starts the daemon; a daemon started on its own has none.",
+        section="Lifecycle", importance="expert", minimum=1)
     checkpoint_roots: list[str] = setting(["./checkpoints"], "Folders searched for ACE-Step checkpoints.",
                                           section="Models")
     demo_root: str = setting("./demo_assets", "Where the demo checkpoint and demo dataset live.",

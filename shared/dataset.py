@@ -19,11 +19,11 @@ import json
 import logging
 import os
 import posixpath
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from shared.atomic import write_text_atomic
 from shared.dataset_guard import LabelLossError, label_losses
 from shared.errors import DatasetError, SettingsError
 from shared.labels import KEYSCALES, LANGUAGES, PROMPT_OVERRIDES, TIME_SIGNATURES
@@ -56,6 +56,14 @@ class DatasetOptions(SettingsGroup):
     language_override: str | None = setting(None, "Language used for every sample with vocals; "
                                             "none keeps each sample's own.", section="Prompt",
                                             choices=LANGUAGES)
+    audio_root: str | None = setting(None, "An absolute folder outside the dataset file's own folder that "
+                                     "its audio may also come from (a shared sample library). None: audio "
+                                     "outside the dataset's folder is refused, never opened.",
+                                     section="Dataset", importance="advanced", label="Allowed audio root")
+
+    def validate(self) -> None:
+        if self.audio_root is not None and not os.path.isabs(self.audio_root):
+            raise self.field_error("audio_root", f"{self.audio_root!r} is not an absolute folder path")
 
 
 @dataclass
@@ -223,22 +231,12 @@ def rebase(dataset: Dataset, new_root: Path) -> Dataset:
         return posixpath.normpath(posixpath.join(prefix, rel))
 
     samples = [Sample(**{**s.to_dict(), "audio": moved(s.audio)}) for s in dataset.samples]
-    return Dataset(root=new_root, options=dataset.options, samples=samples, audio_dir=moved(dataset.audio_dir))
-
-
-def write_text_atomic(path: Path, text: str | bytes) -> None:
-    """Write `text` (UTF-8, or bytes as they are) to a temporary file beside `path`, flush it to
-    disk, then rename it over `path`."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8") if isinstance(text, str) else text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    options = dataset.options
+    if options.audio_root is None and prefix.startswith(".."):
+        # The user saves the dataset away from its audio: the audio's folder stays allowed, by name.
+        options = options.replace(audio_root=str(old_root))
+        log.info("%s: audio stays in %s, recorded as the dataset's allowed audio root", new_root, old_root)
+    return Dataset(root=new_root, options=options, samples=samples, audio_dir=moved(dataset.audio_dir))
 
 
 def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = False) -> Dataset:
@@ -255,7 +253,7 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = Fal
     path.parent.mkdir(parents=True, exist_ok=True)
     rebased = rebase(dataset, path.parent)
     try:
-        text = json.dumps(rebased.to_dict(), indent=1, ensure_ascii=False, allow_nan=False)
+        text = _json_text(rebased.to_dict())
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{path}: the dataset cannot be written as JSON ({err}); nothing was written") from None
     previous = _read_previous(path)
@@ -272,6 +270,17 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike, *, force: bool = Fal
         raise DatasetError(f"{path}: cannot write the dataset file ({err}); the old file is unchanged") from None
     log.info("saved %d samples to %s", len(rebased.samples), path)
     return rebased
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    """Readable UTF-8 JSON; with \\u escapes when a file name is not UTF-8 (Python keeps its bytes
+    as lone surrogates, which JSON escapes and reads back, and UTF-8 cannot hold)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=1, ensure_ascii=True, allow_nan=False)
+    return text
 
 
 def backup_path(path: str | os.PathLike) -> Path:

@@ -4,11 +4,12 @@
     for issue in report.issues: print(issue)        # "row 7, bpm: 'fast' is not a BPM ..."
     export_csv(dataset, "labels.csv")              # the same columns: export then import is lossless
 
-Import: the delimiter (`,` `;` tab) is taken from the header line, headers are case-insensitive
-with common aliases, a UTF-8 BOM is fine (cp1252 files too). The file column (`file`, `filename`,
-`path`) matches a sample by its path inside the scanned folder, or by file name when that is
-unique. A path leading outside the scanned folder is refused. An empty cell clears the field, a
-column that is absent leaves it alone. Rows are numbered as a spreadsheet shows them (header = 1).
+Import: `csv_text` reads the bytes (encodings, delimiter, quotes: a file that cannot be read right
+is refused whole, naming the row); headers are case-insensitive with common aliases. The file
+column (`file`, `filename`, `path`, ...) matches a sample by its path inside the scanned folder,
+or by file name when that is unique. A path leading outside the scanned folder is refused. An
+empty cell clears the field, a column that is absent leaves it alone. Rows are numbered as a
+spreadsheet shows them (header = 1).
 """
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ import io
 import logging
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from shared.dataset import Dataset, Sample, write_text_atomic
+from shared.atomic import write_text_atomic
+from shared.csv_text import decode_csv, parse_rows
+from shared.dataset import Dataset, Sample
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
+from shared.wording import counted, readable
 
 log = logging.getLogger(__name__)
 
@@ -71,64 +76,57 @@ class CsvReport:
     matched: int = 0
     columns: list[str] = field(default_factory=list)
     issues: list[CsvIssue] = field(default_factory=list)
+    encoding: str = "UTF-8"
+    notes: list[str] = field(default_factory=list)  # about the whole file (its encoding)
 
     @property
     def ok(self) -> bool:
         return not self.issues
 
     def summary(self) -> str:
-        return (f"{self.path}: {self.rows} rows, {self.matched} samples updated, "
-                f"{len(self.issues)} problem(s)")
+        return report_summary(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "rows": self.rows, "matched": self.matched, "columns": self.columns,
+                "encoding": self.encoding, "notes": list(self.notes),
                 "issues": [{"row": i.row, "column": i.column, "message": i.message} for i in self.issues]}
 
 
-def read_csv_text(path: str | os.PathLike) -> str:
-    """The file's text: UTF-8 (BOM or not), else cp1252 (spreadsheets on Windows)."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+def report_summary(report: dict[str, Any]) -> str:
+    """One line for a report (as `CsvReport.to_dict` gives it): "x.csv: 1 row, 1 sample updated, no problems"."""
+    problems = counted(len(report["issues"]), "problem") if report["issues"] else "no problems"
+    return (f"{report['path']}: {counted(report['rows'], 'row')}, "
+            f"{counted(report['matched'], 'sample')} updated, {problems}")
 
 
-def sniff_delimiter(text: str) -> str:
-    """`,`, `;` or tab: whichever the header line holds most of (headers rarely contain one)."""
-    header = text.split("\n", 1)[0]
-    counts = {d: header.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = None) -> CsvReport:
-    """Apply a CSV's labels to the matching samples; returns the row-by-row report."""
+def import_csv(dataset: Dataset, path: str | os.PathLike, data: bytes | None = None) -> CsvReport:
+    """Apply a CSV's labels to the matching samples; returns the row-by-row report. `data` is the
+    file's content when it did not come from `path` (an upload); nothing changes on a DatasetError."""
     path_str = str(path)
     try:
-        text = read_csv_text(path) if text is None else text
+        data = Path(path).read_bytes() if data is None else data
     except OSError as err:
         raise DatasetError(f"{path_str}: cannot read the CSV ({err})") from None
-    delimiter = sniff_delimiter(text)
-    if text.lower().startswith("sep=") and len(text) > 4:  # Excel's "sep=;" line names the delimiter
-        delimiter, text = text[4], text.split("\n", 1)[1] if "\n" in text else ""
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    decoded = decode_csv(data, path_str)
+    rows = parse_rows(decoded.text, path_str)
     if not rows:
         raise DatasetError(f"{path_str}: the CSV is empty")
-    report = CsvReport(path_str)
-    columns = _map_header(rows[0], report)
+    report = CsvReport(path_str, encoding=decoded.encoding, notes=list(decoded.notes))
+    header = rows[0][1]
+    columns = _map_header(header, report)
     if "file" not in columns.values():
         raise DatasetError(f"{path_str}: no file column; the header needs one of "
-                           f"{', '.join(ALIASES['file'][:3])} (found: {', '.join(rows[0])})")
+                           f"{', '.join(ALIASES['file'])} (found: {', '.join(header)})")
     report.columns = list(columns.values())
-    headers = {column: rows[0][i].strip() for i, column in columns.items()}
+    headers = {column: header[i].strip() for i, column in columns.items()}
     index = _SampleIndex(dataset)
     seen: dict[str, int] = {}
-    for number, row in enumerate(rows[1:], start=2):
+    for number, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue
         report.rows += 1
-        cells = {columns[i]: cell for i, cell in enumerate(row) if i in columns}
+        cells = {columns[i]: unescape_formula(cell) for i, cell in enumerate(row) if i in columns}
+        _report_swallowed_rows(cells, number, headers, report)
         sample = index.match(cells.get("file", ""), CsvIssue(number, headers["file"], ""), report)
         if sample is None:
             continue
@@ -140,6 +138,18 @@ def import_csv(dataset: Dataset, path: str | os.PathLike, text: str | None = Non
         report.matched += 1
     log.info("%s", report.summary())
     return report
+
+
+_AUDIO_NAME = re.compile(r"[^\n]*\.(wav|flac|mp3|ogg|opus|m4a|aac)\b", re.IGNORECASE)
+
+
+def _report_swallowed_rows(cells: dict[str, str], number: int, headers: dict[str, str], report: CsvReport) -> None:
+    """A cell whose later lines start like rows of this file: a quote was not closed where it should."""
+    for column, cell in cells.items():
+        later = cell.split("\n")[1:]
+        if any(_AUDIO_NAME.match(line.strip().strip('"')) for line in later):
+            report.issues.append(CsvIssue(number, headers[column], "this cell runs over several lines that look "
+                                          "like rows of their own: is a quote in it left open? Check them"))
 
 
 def _map_header(header: list[str], report: CsvReport) -> dict[int, str]:
@@ -177,10 +187,11 @@ class _SampleIndex:
 
     def __init__(self, dataset: Dataset) -> None:
         self.folder = dataset.audio_folder()
-        self.by_key = {dataset.key(s): s for s in dataset.samples}
+        # Names as exported (bytes that are not UTF-8 shown as U+FFFD): a CSV cannot hold others.
+        self.by_key = {readable(dataset.key(s)): s for s in dataset.samples}
         self.by_name: dict[str, list[Sample]] = {}
         for s in dataset.samples:
-            self.by_name.setdefault(s.filename.lower(), []).append(s)
+            self.by_name.setdefault(readable(s.filename).lower(), []).append(s)
 
     def match(self, raw: str, where: CsvIssue, report: CsvReport) -> Sample | None:
         """The sample a file cell names, or None with the reason added to the report at `where`."""
@@ -202,7 +213,7 @@ class _SampleIndex:
         if len(same_name) == 1:
             return same_name[0]
         if same_name:
-            names = ", ".join(s.audio for s in same_name[:4])
+            names = ", ".join(readable(s.audio) for s in same_name[:4])
             problem(f"{text!r} matches several files ({names}); give the path inside the folder")
         else:
             problem(f"{text!r} matches no audio file in the dataset")
@@ -222,12 +233,33 @@ class _SampleIndex:
         return normal
 
 
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): `=HYPERLINK(...)`
+# in a caption would run when the export is opened. Export writes such a cell with a leading
+# apostrophe, which spreadsheets show as text; import takes exactly one apostrophe off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(text: str) -> str:
+    """`=1+1` -> `'=1+1`; apostrophes already before a formula start get one more (lossless)."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def unescape_formula(text: str) -> str:
+    """The inverse of `escape_formula`: one apostrophe off a cell that escapes a formula start."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
 def export_rows(dataset: Dataset) -> list[dict[str, str]]:
-    """One dict per sample with the CSV columns as text (file = path inside the scanned folder)."""
+    """One dict per sample with the CSV columns as text (file = path inside the scanned folder);
+    cells a spreadsheet would run as formulas are escaped."""
+    return [{column: escape_formula(value) for column, value in row.items()} for row in _plain_rows(dataset)]
+
+
+def _plain_rows(dataset: Dataset) -> list[dict[str, str]]:
     out = []
     for s in dataset.samples:
         out.append({
-            "file": dataset.key(s), "caption": s.caption, "genre": s.genre, "lyrics": s.lyrics,
+            "file": readable(dataset.key(s)), "caption": s.caption, "genre": s.genre, "lyrics": s.lyrics,
             "bpm": "" if s.bpm is None else str(s.bpm), "keyscale": s.keyscale,
             "timesignature": s.timesignature, "language": s.language,
             "instrumental": "true" if s.is_instrumental else "false",

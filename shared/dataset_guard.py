@@ -15,6 +15,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import DatasetError
+from shared.wording import counted
 
 if TYPE_CHECKING:  # shared.dataset imports this module
     from shared.dataset import Dataset, Sample
@@ -64,9 +65,9 @@ def label_losses(on_disk: Dataset, new: Dataset) -> list[str]:
         for name in lost:
             emptied.setdefault(name, []).append(on_disk.key(old))
     if gone:
-        losses.append(f"{_count(gone, 'labelled sample')} no longer in the dataset ({_names(gone)})")
+        losses.append(f"{counted(len(gone), 'labelled sample')} no longer in the dataset ({_names(gone)})")
     for name, keys in emptied.items():
-        losses.append(f"{LABELS[name][1]} of {_count(keys, 'sample')} ({_names(keys)})")
+        losses.append(f"{LABELS[name][1]} of {counted(len(keys), 'sample')} ({_names(keys)})")
     return losses
 
 
@@ -84,10 +85,6 @@ def _option_losses(on_disk: Dataset, new: Dataset) -> list[str]:
 
 def _where(dataset: Dataset, sample: Sample) -> str:
     return os.path.normpath(os.path.join(dataset.root, sample.audio))
-
-
-def _count(items: list[str], noun: str) -> str:
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def _names(keys: list[str]) -> str:

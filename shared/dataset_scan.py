@@ -8,7 +8,8 @@ Sidecars, in any subfolder, next to `<stem>.<ext>`:
 `<stem>.json` (caption, lyrics, bpm, keyscale, timesignature, genre, language, is_instrumental,
 custom_tag, prompt_override), `<stem>.caption.txt` (caption), `<stem>.lyrics.txt` or `<stem>.txt`
 (lyrics). The text files win over the same field in the JSON. Hidden files and folders (".x",
-macOS "._x") are skipped. soundfile is imported here, lazily, so `shared` stays light.
+macOS "._x") are skipped. Only regular files are opened, each header with a timeout
+(`audio_probe`); what was skipped is listed with the reason.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from shared.audio_probe import file_problem, probe_audio
 from shared.dataset import Dataset, DatasetOptions, Sample, load_dataset, rebase
 from shared.errors import DatasetError
 from shared.labels import FIELD_PARSERS, LabelError
@@ -51,9 +53,9 @@ def scan_folder(folder: str | os.PathLike, *, progress: Callable[[int, int], Non
     root = Path(os.path.normpath(Path(folder).absolute()))
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
-    found = list(iter_audio_files(root))
-    dataset = Dataset(root=root, options=DatasetOptions(name=root.name or "dataset"))
     problems: list[ScanProblem] = []
+    found = list(iter_audio_files(root, problems=problems))
+    dataset = Dataset(root=root, options=DatasetOptions(name=root.name or "dataset"))
     for index, (path, siblings) in enumerate(found):
         rel = path.relative_to(root).as_posix()
         sample, issue = read_audio_header(path, rel)
@@ -139,14 +141,29 @@ def _keep_labels(old: Sample, fresh: Sample) -> Sample:
                    channels=fresh.channels, labeled=old.labeled or fresh.labeled)
 
 
-def iter_audio_files(root: Path, exclude: Path | None = None) -> Iterator[tuple[Path, frozenset[str]]]:
-    """(path, names in its folder) for each audio file below `root`, sorted, hidden ones skipped."""
-    for dirpath, dirnames, filenames in os.walk(root):
+def iter_audio_files(root: Path, exclude: Path | None = None,
+                     problems: list[ScanProblem] | None = None) -> Iterator[tuple[Path, frozenset[str]]]:
+    """(path, names in its folder) for each audio file below `root`, sorted, hidden ones skipped.
+    Folders that cannot be read, and links to folders (not followed), go to `problems`."""
+    def unreadable(err: OSError) -> None:
+        if problems is not None:
+            where = _relative_folder(Path(err.filename or root), root)
+            problems.append(ScanProblem(where, f"folder cannot be read ({err.strerror or err}); "
+                                               "the files in it were skipped"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         current = Path(dirpath)
-        dirnames[:] = sorted(
-            (d for d in dirnames if not d.startswith(".") and (exclude is None or current / d != exclude)),
-            key=str.lower,
-        )
+        kept = []
+        for name in dirnames:
+            if name.startswith(".") or (exclude is not None and current / name == exclude):
+                continue
+            if os.path.islink(current / name):
+                if problems is not None:
+                    problems.append(ScanProblem(_relative_folder(current / name, root),
+                                                "a link to a folder, not followed; copy the folder in instead"))
+                continue
+            kept.append(name)
+        dirnames[:] = sorted(kept, key=str.lower)
         siblings = frozenset(filenames)
         for name in sorted(filenames, key=str.lower):
             if name.startswith(".") or not name.lower().endswith(AUDIO_EXTENSIONS):
@@ -154,26 +171,24 @@ def iter_audio_files(root: Path, exclude: Path | None = None) -> Iterator[tuple[
             yield current / name, siblings
 
 
-def read_audio_header(path: Path, rel: str) -> tuple[Sample | None, str]:
-    """A Sample with duration, rate and channels from the header, or (None, why not)."""
-    import soundfile  # lazily: keeps `import shared.dataset_scan` cheap
+def _relative_folder(path: Path, root: Path) -> str:
+    rel = os.path.relpath(path, root)
+    return "./" if rel == "." else Path(rel).as_posix() + "/"
 
-    try:
-        info = soundfile.info(str(path))
-    except (RuntimeError, OSError, ValueError) as err:  # LibsndfileError is a RuntimeError
+
+def read_audio_header(path: Path, rel: str) -> tuple[Sample | None, str]:
+    """A Sample with duration, rate and channels from the header, or (None, why not). Only regular
+    files are opened, and no probe waits longer than PROBE_TIMEOUT_S (see `audio_probe`)."""
+    info, problem = probe_audio(path)
+    if info is None:
         codec = _NO_DECODER.get(path.suffix.lower())
-        if codec:
+        if codec and problem.startswith("not a valid"):
             return None, f"{codec} cannot be decoded without ffmpeg; convert it to flac or wav"
-        return None, f"unreadable audio ({_short(err)})"
+        return None, problem
     if info.samplerate <= 0 or info.frames <= 0:
         return None, "the file holds no audio frames"
-    return Sample(audio=rel, duration=info.frames / info.samplerate, sample_rate=int(info.samplerate),
-                  channels=int(info.channels)), ""
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text[:200]
+    return Sample(audio=rel, duration=info.frames / info.samplerate, sample_rate=info.samplerate,
+                  channels=info.channels), ""
 
 
 def sidecar_names(audio_name: str) -> dict[str, str]:
@@ -221,6 +236,10 @@ def set_lyrics(sample: Sample, text: str) -> None:
 
 
 def _read_text(path: Path, problems: list[str]) -> str | None:
+    problem = file_problem(path)  # a named pipe would block the scan for ever
+    if problem:
+        problems.append(f"{path.name}: {problem}; sidecar ignored")
+        return None
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

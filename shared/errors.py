@@ -14,7 +14,10 @@ class StudioError(Exception):
 
 
 class SettingsError(StudioError):
-    """A setting is unknown, of the wrong type or out of range; the message names the field."""
+    """A setting is unknown, of the wrong type or out of range; the message names the field by
+    the label forms show. `setting` is its internal key ("preprocess.dataset") when known."""
+
+    setting: str | None = None
 
 
 class ProtocolError(StudioError):
@@ -77,3 +80,15 @@ def _all_subclasses(cls: type) -> dict[str, type]:
         out[sub.__name__] = sub
         out.update(_all_subclasses(sub))
     return out
+
+
+class SampleError(StudioError):
+    """A clip cannot be sampled (out of memory, a prompt missing...); the message says what to change."""
+
+
+class AdapterError(StudioError):
+    """An adapter folder is missing, incomplete or does not fit the model; the message names the folder."""
+
+
+class ExportError(StudioError):
+    """An adapter cannot be merged, exported or copied; the message names the file or folder."""

@@ -34,6 +34,9 @@ class PreprocessSettings(SettingsGroup):
                                section="Audio", minimum=-20.0, maximum=0.0, label="Peak dBFS")
     max_duration: float = setting(240.0, "Longest audio (seconds) encoded; see long clips.", section="Audio",
                                   minimum=1.0, maximum=3600.0, label="Max duration (s)")
+    min_duration: float = setting(1.0, "Shortest audio (seconds) encoded: a shorter clip is refused with the "
+                                  "reason (a few frames teach nothing and destabilise training).",
+                                  section="Audio", minimum=0.1, maximum=600.0, label="Min duration (s)")
     long_clips: str = setting("cut", "Audio longer than max duration: cut it there, or keep it whole for "
                               "random-crop training.", section="Audio", choices=LONG_CLIP_MODES)
     two_pass: bool = setting(False, "Low-VRAM mode: pass 1 runs the VAE and text encoder, pass 2 the condition "
@@ -60,6 +63,9 @@ class PreprocessSettings(SettingsGroup):
                               importance="advanced")
 
     def validate(self) -> None:
+        if self.min_duration > self.max_duration:
+            raise SettingsError(f"preprocess.min_duration: {self.min_duration} s is longer than "
+                                f"preprocess.max_duration ({self.max_duration} s)")
         if self.tile_overlap * 2 >= self.tile_seconds:
             raise SettingsError(
                 f"preprocess.tile_overlap: {self.tile_overlap} s on each side leaves nothing of a "
@@ -70,4 +76,4 @@ class PreprocessSettings(SettingsGroup):
         """The job needs both paths; a form may hold blanks until the user fills them in."""
         for name in ("dataset", "output_dir"):
             if not getattr(self, name).strip():
-                raise SettingsError(f"preprocess.{name}: a path is required")
+                raise self.field_error(name, "a path is required")

@@ -104,11 +104,15 @@ class Session:
             if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
                 raise ProtocolError(f"header.{field} is missing, not a string or over {MAX_FIELD_CHARS} characters")
         if header["direction"] != expect:
-            raise AuthError(f"a {header['direction']} message was sent where a {expect} was expected; refused")
+            raise AuthError(f"{_a(header['direction'])} message was sent where {_a(expect)} was expected; refused")
         return {"header": header, "parent_header": parent, "content": content}
 
 
 FRAME_NAMES = ("header", "parent_header", "content")
+
+
+def _a(direction: str) -> str:
+    return f"an {direction}" if direction[:1] in "aeiou" else f"a {direction}"
 
 
 def _parse_frame(data: bytes, name: str) -> dict:

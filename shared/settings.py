@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -70,33 +71,37 @@ class SettingSpec:
     maximum: float | None
     label: str
 
+    def error(self, problem: str, owner: str) -> SettingsError:
+        """A SettingsError that names this setting by its label, as forms show it ("Dataset file:
+        a path is required"); `.setting` keeps the internal key ("preprocess.dataset")."""
+        return field_error(f"{owner}.{self.name}", self.label, problem)
+
     def check(self, value: Any, owner: str) -> Any:
         """The value, coerced where lossless (int to float), or SettingsError naming the field."""
-        where = f"{owner}.{self.name}"
         if value is None:
             if self.optional:
                 return None
-            raise SettingsError(f"{where}: a value is required (expected {self.type_name()})")
+            raise self.error(f"a value is required (expected {self.type_name()})", owner)
         if self.is_list:
             if not isinstance(value, (list, tuple)):
-                raise SettingsError(f"{where}: expected a list of {self.type.__name__}, got {value!r}")
-            return [self._check_scalar(v, where) for v in value]
-        return self._check_scalar(value, where)
+                raise self.error(f"expected a list of {self.type.__name__}, got {value!r}", owner)
+            return [self._check_scalar(v, owner) for v in value]
+        return self._check_scalar(value, owner)
 
-    def _check_scalar(self, value: Any, where: str) -> Any:
+    def _check_scalar(self, value: Any, owner: str) -> Any:
         expected = self.type
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if expected is not bool and isinstance(value, bool) or not isinstance(value, expected):
-            raise SettingsError(f"{where}: expected {self.type_name()}, got {value!r}")
+            raise self.error(f"expected {self.type_name()}, got {value!r}", owner)
         if expected is float and not math.isfinite(value):  # NaN passes every range check
-            raise SettingsError(f"{where}: expected a finite number, got {value!r}")
+            raise self.error(f"expected a finite number, got {value!r}", owner)
         if self.choices is not None and value not in self.choices:
-            raise SettingsError(f"{where}: {value!r} is not one of {list(self.choices)}")
+            raise self.error(f"{value!r} is not one of {list(self.choices)}", owner)
         if self.minimum is not None and value < self.minimum:
-            raise SettingsError(f"{where}: {value!r} is below the minimum {self.minimum}")
+            raise self.error(f"{value!r} is below the minimum {self.minimum}", owner)
         if self.maximum is not None and value > self.maximum:
-            raise SettingsError(f"{where}: {value!r} is above the maximum {self.maximum}")
+            raise self.error(f"{value!r} is above the maximum {self.maximum}", owner)
         return value
 
     def parse_text(self, text: str, owner: str) -> Any:
@@ -122,7 +127,7 @@ class SettingSpec:
             if self.type is float:
                 return float(text)
         except ValueError:
-            raise SettingsError(f"{owner}.{self.name}: expected {self.type_name()}, got {text!r}") from None
+            raise self.error(f"expected {self.type_name()}, got {text!r}", owner) from None
         return text
 
     def type_name(self) -> str:
@@ -184,8 +189,33 @@ class SettingsGroup:
             )
         values = {name: spec.check(data[name], cls._owner()) for name, spec in specs.items() if name in data}
         instance = cls(**values)
-        instance.validate()
+        try:
+            instance.validate()
+        except SettingsError as err:
+            raise cls.labelled(err) from None
         return instance
+
+    @classmethod
+    def field_error(cls, name: str, problem: str) -> SettingsError:
+        """A SettingsError about one setting of this group, named by its label."""
+        return cls.spec(name).error(problem, cls._owner())
+
+    @classmethod
+    def labelled(cls, err: SettingsError) -> SettingsError:
+        """`err` with every `group.setting` key of this group in its message replaced by the
+        setting's label (cross-field checks name keys; people read labels)."""
+        if getattr(err, "setting", None):
+            return err
+        text, named = str(err), {}
+        for spec in sorted(cls.specs(), key=lambda s: -len(s.name)):  # "lr_warmup" before "lr"
+            key = f"{cls._owner()}.{spec.name}"
+            pattern = re.compile(rf"(?<![\w.]){re.escape(key)}(?!\w)")
+            if found := pattern.search(str(err)):
+                named[found.start()] = key
+                text = pattern.sub(spec.label, text)
+        labelled = type(err)(text)
+        labelled.setting = named[min(named)] if named else None
+        return labelled
 
     @classmethod
     def unknown_keys(cls, data: dict) -> list[str]:
@@ -256,6 +286,13 @@ class SettingsGroup:
                 lines.append(f"| `{s.name}` | {s.type_name()} | `{default}` | {_allowed(s)} | {s.help} |")
             lines.append("")
         return "\n".join(lines)
+
+
+def field_error(setting: str, label: str, problem: str) -> SettingsError:
+    """SettingsError("Label: problem") carrying the internal key as `.setting`."""
+    err = SettingsError(f"{label}: {problem}")
+    err.setting = setting
+    return err
 
 
 def _allowed(s: SettingSpec) -> str:

@@ -13,6 +13,10 @@ GROUPS = {
     "split_audio": "shared.split_settings:SplitAudioSettings",
     "preprocess": "shared.preprocess_settings:PreprocessSettings",
     "train": "shared.train_settings:TrainSettings",
+    "export_tensors": "shared.tensor_export:TensorExportSettings",
+    "generate": "shared.sample_settings:GenerateSettings",
+    "merge": "shared.export_settings:MergeSettings",
+    "export": "shared.export_settings:ExportSettings",
     # job kinds whose settings live with their job (importing them loads no model)
     "selftest": "daemon.selftest:SelftestSettings",
     "load": "daemon.models.commands:LoadSettings",

@@ -27,10 +27,15 @@ class Profile:
     unknown: list[str] = field(default_factory=list)
 
 
+def profile_data(settings: TrainSettings, dataset: str | None = None) -> dict:
+    """The profile as JSON data: every setting (defaults included) and the dataset reference."""
+    return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "dataset": dataset or None,
+            "settings": settings.to_dict()}
+
+
 def dump_profile(settings: TrainSettings, dataset: str | None = None) -> str:
-    """The profile file's text: every setting (defaults included) and the dataset reference."""
-    return json.dumps({"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "dataset": dataset or None,
-                       "settings": settings.to_dict()}, indent=2) + "\n"
+    """The profile file's text (a download, or `profile save`)."""
+    return json.dumps(profile_data(settings, dataset), indent=2) + "\n"
 
 
 def read_profile(text: str | bytes, source: str = "profile") -> Profile:

@@ -8,21 +8,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import SettingsError
+from shared.sample_settings import check_strengths, clip_setting
 from shared.settings import SettingsGroup, setting
 
 ADAPTER_TYPES = ("lora", "dora", "lokr", "loha")
+LYCORIS_TYPES = ("lokr", "loha")  # trained through LyCORIS; the others through PEFT
 ATTENTION_TARGETS = ("both", "self", "cross")
 TIMESTEP_MODES = ("model", "logit_normal", "discrete_turbo", "uniform")
 LOSS_WEIGHTINGS = ("none", "min_snr")
 OPTIMIZERS = ("adamw", "adamw8bit", "adafactor", "prodigy")
 SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
+COMPILE_MODES = ("auto", "on", "off")
 
 # Settings whose change between a checkpoint and its resume changes the optimisation itself;
 # `strict_resume` refuses such a resume.
 OPTIMIZER_SETTINGS = (
     "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "batch_size",
-    "gradient_accumulation", "max_grad_norm",
+    "gradient_accumulation", "max_grad_norm", "dataset_repeats",
 )
 # Settings that must match the checkpoint, always: the adapter's shape, per adapter family.
 ADAPTER_SHAPE_SETTINGS = {
@@ -49,8 +52,9 @@ class TrainSettings(SettingsGroup):
     group_name = "train"
 
     # -- data and model -------------------------------------------------------------------
-    tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data")
-    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `models`); empty: the "
+    tensors_dir: str = setting("", "Folder of training tensors (made by preprocessing).", section="Data",
+                               label="Training tensors folder")
+    checkpoint: str = setting("", "DiT checkpoint to train on (name as listed by `checkpoints`); empty: the "
                               "one selected in the daemon.", section="Data")
     crop_frames: int = setting(1500, "Random crop of longer latents, in frames (25 per second); 0 keeps "
                                "whole clips.", section="Data", importance="advanced", minimum=0)
@@ -113,12 +117,21 @@ class TrainSettings(SettingsGroup):
     gradient_accumulation: int = setting(4, "Batches per optimizer step.", section="Training", minimum=1)
     seed: int = setting(42, "Seed for data order, noise, timesteps and dropout.", section="Training",
                         minimum=0)
+    dataset_repeats: int = setting(1, "Times every sample is seen per epoch, all shuffled together (more "
+                                   "steps per epoch; Side-Step's dataset_repeats).", section="Training",
+                                   importance="advanced", minimum=1, maximum=1000)
 
     # -- performance -------------------------------------------------------------------
     gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass (less "
                                            "memory, slower).", section="Performance")
-    compile: bool = setting(False, "torch.compile the decoder where safe (never with PEFT, not on CPU).",
-                            section="Performance", importance="advanced")
+    gradient_checkpointing_ratio: float = setting(1.0, "Share of the decoder's layers recomputed when "
+                                                  "gradient checkpointing is on (1 = all; less is faster "
+                                                  "and uses more memory).", section="Performance",
+                                                  importance="advanced", minimum=0.0, maximum=1.0)
+    compile: str = setting("auto", "torch.compile the decoder: auto (on for CUDA runs long enough to repay "
+                           "the warm-up of a minute or two, off on CPU and MPS), on, or off. A compile "
+                           "failure falls back to eager with a warning.", section="Performance",
+                           importance="advanced", choices=COMPILE_MODES)
     precision: str = setting("auto", "Precision: auto (bf16-mixed on Ampere+, 16-mixed on older "
                              "GPUs, 32-true on CPU).", section="Performance", importance="advanced",
                              choices=PRECISIONS)
@@ -142,13 +155,54 @@ class TrainSettings(SettingsGroup):
                             "are always skipped).", section="Checkpoints", importance="advanced",
                             minimum=0)
 
+    # -- samples during training (declared with `generate`'s, shared/sample_settings.py) ---------
+    sample_every_epochs: int | None = setting(None, "Render samples every N epochs and at the end; empty = the "
+                                              "checkpoint interval, 0 = no samples.", section="Samples",
+                                              minimum=0, label="Sample every N epochs")
+    sample_prompts: str = setting("", "Captions to sample, separated by | (captions hold commas), one clip each "
+                                  "per strength; empty = the first training sample's caption (with its trigger "
+                                  "word).", section="Samples", label="Sample prompts")
+    sample_strengths: list[float] = clip_setting("strengths", default=[0.5, 1.0, 1.5], section="Samples",
+                                                 label="Sample strengths")
+    sample_seconds: float | None = clip_setting("seconds", default=None, section="Samples",
+                                                help="Length of each sample; empty = the first training sample's "
+                                                "duration, at most 30 s.", label="Sample duration (seconds)")
+    sample_seed: int = clip_setting("seed", section="Samples", importance="advanced", label="Sample seed")
+    sample_lyrics: str | None = clip_setting("lyrics", default=None, section="Samples", importance="advanced",
+                                             help="Lyrics of the samples; empty = the first training sample's.",
+                                             label="Sample lyrics")
+    sample_bpm: int | None = clip_setting("bpm", section="Samples", importance="advanced", label="Sample BPM",
+                                          help="Tempo of the samples; empty = the first training sample's.")
+    sample_key: str | None = clip_setting("key", default=None, section="Samples", importance="advanced",
+                                          help="Key of the samples; empty = the first training sample's.",
+                                          label="Sample key")
+    sample_timesignature: str | None = clip_setting(
+        "timesignature", default=None, section="Samples", importance="advanced", label="Sample time signature",
+        help="Time signature of the samples; empty = the first training sample's.")
+    sample_language: str | None = clip_setting("language", default=None, section="Samples", importance="advanced",
+                                               help="Lyrics language of the samples; empty = the first training "
+                                               "sample's.", label="Sample language")
+    sample_steps: int = clip_setting("steps", section="Samples", importance="expert", label="Sample steps")
+    sample_guidance: float = clip_setting("guidance", section="Samples", importance="expert",
+                                          label="Sample guidance")
+    sample_shift: float | None = clip_setting("shift", section="Samples", importance="expert", label="Sample shift")
+    sample_format: str = clip_setting("format", section="Samples", importance="expert", label="Sample format")
+
     # -- resume ------------------------------------------------------------------------
     resume_from: str | None = setting(None, "Checkpoint folder to resume from (checkpoints/epoch_N).",
                                       section="Resume")
     strict_resume: bool = setting(False, "Refuse a resume whose optimizer settings differ from the "
                                   "checkpoint's.", section="Resume", importance="advanced")
 
+    @classmethod
+    def from_dict(cls, data: dict | None, *, strict: bool = True) -> "TrainSettings":
+        if isinstance(data, dict) and isinstance(data.get("compile"), bool):
+            # Settings saved when compile was a yes/no switch (profiles, checkpoints, presets).
+            data = {**data, "compile": "on" if data["compile"] else "off"}
+        return super().from_dict(data, strict=strict)
+
     def validate(self) -> None:
+        check_strengths(self.sample_strengths, "train.sample_strengths")
         if self.optimizer == "prodigy" and self.learning_rate < 0.1:
             raise SettingsError(
                 f"train.learning_rate: Prodigy adapts the step size itself and expects 1.0, got "
@@ -157,4 +211,9 @@ class TrainSettings(SettingsGroup):
 
     @property
     def is_lycoris(self) -> bool:
-        return self.adapter_type in ("lokr", "loha")
+        return adapter_family(self.adapter_type) == "lycoris"
+
+
+def adapter_family(adapter_type: str) -> str:
+    """"lycoris" (LoKr, LoHa) or "peft" (LoRA, DoRA): the library, file format and shape settings."""
+    return "lycoris" if adapter_type in LYCORIS_TYPES else "peft"

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: official weight names, config keys and mask behaviour (issue 11)
 DIT_NAME = "acestep-v15-demo"
 VAE_NAME = "vae"
 TEXT_ENCODER_NAME = "Qwen3-Embedding-0.6B"
@@ -79,12 +79,13 @@ def ensure_demo_checkpoint(root: Path, seed: int = 0) -> dict:
     return write_demo_checkpoint(root, seed)
 
 
-def demo_config(text_hidden_dim: int | None = None):
-    """The demo DiT's config: tiny, with text_hidden_dim equal to the demo text encoder's width."""
+def demo_config(text_hidden_dim: int | None = None, **sizes: Any):
+    """The demo DiT's config: tiny, with text_hidden_dim equal to the demo text encoder's width;
+    `sizes` overrides other fields (benchmarks build larger models of the same code)."""
     from daemon.models.acestep_demo.configuration_acestep_v15 import AceStepConfig
     from daemon.models.demo_text_encoder import DEMO_TEXT_HIDDEN
 
-    config = AceStepConfig(text_hidden_dim=text_hidden_dim or DEMO_TEXT_HIDDEN)
+    config = AceStepConfig(text_hidden_dim=text_hidden_dim or DEMO_TEXT_HIDDEN, **sizes)
     config.architectures = ["AceStepConditionGenerationModel"]
     config.auto_map = {
         "AutoConfig": "configuration_acestep_v15.AceStepConfig",

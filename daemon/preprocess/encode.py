@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from shared.errors import AudioError
+
 log = logging.getLogger(__name__)
 
 HOP = 1920  # 48 kHz samples per latent frame (25 frames per second)
@@ -61,18 +63,28 @@ def module_dtype(module: torch.nn.Module) -> torch.dtype:
     return param.dtype if param is not None else torch.float32
 
 
-def pad_to_hop(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """[2, S] as a float tensor zero-padded at the end to a whole number of latent frames."""
+def latent_frames(samples: int) -> int:
+    """Latent frames of a clip of `samples` at 48 kHz: floor(samples / 1920), as ACE-Step's own
+    preprocessing gets them (its VAE's strided convolutions floor at every stage); a partial frame
+    at the end is dropped, never padded into one more frame."""
+    return samples // HOP
+
+
+def crop_to_frames(audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """[2, S] as a float tensor cut to a whole number of latent frames (AudioError when under one)."""
     tensor = torch.as_tensor(audio, dtype=torch.float32)
-    missing = (-tensor.shape[-1]) % HOP
-    return torch.nn.functional.pad(tensor, (0, missing)) if missing else tensor
+    frames = latent_frames(tensor.shape[-1])
+    if frames == 0:
+        raise AudioError(f"the clip is {tensor.shape[-1]} samples long, shorter than one latent frame "
+                         f"({HOP} samples, 40 ms at 48 kHz)")
+    return tensor[..., :frames * HOP]
 
 
 def vae_encode(
     vae: torch.nn.Module, audio: np.ndarray | torch.Tensor, tiling: Tiling, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Target latents [T, 64] (float32, CPU) sampled from the VAE's latent distribution, tiled."""
-    wave = pad_to_hop(audio)
+    wave = crop_to_frames(audio)
     total = wave.shape[-1] // HOP
     device, dtype = module_device(vae), module_dtype(vae)
     pieces = []
@@ -92,7 +104,7 @@ def vae_encode_batch(
 ) -> list[torch.Tensor]:
     """Clips of one length (within one tile) in a single VAE call; each sampled with its own generator,
     so a clip gets the same latents batched or alone."""
-    waves = torch.stack([pad_to_hop(audio) for audio in audios])
+    waves = torch.stack([crop_to_frames(audio) for audio in audios])
     device, dtype = module_device(vae), module_dtype(vae)
     with torch.inference_mode():
         dist = vae.encode(waves.to(device, dtype)).latent_dist

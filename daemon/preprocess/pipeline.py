@@ -45,6 +45,8 @@ def run_preprocess(ctx: JobContext, settings: PreprocessSettings) -> dict:
     run = PreprocessRun(ctx, settings, dataset, dataset_file, plan,
                         {"name": models.name, "fingerprint": models.fingerprint})
     ctx.log(f"{len(plan.todo)} sample(s) to encode, {len(plan.finished)} already done, into {output_dir}")
+    for item, reason in plan.refused:  # reported like a bad file, and never opened
+        run.fail(item, DatasetError(reason))
     run.write_manifest(complete=False)
     ctx.progress(0, len(plan.todo), "loading models", stage="load", skipped_existing=len(plan.finished))
     if settings.two_pass:

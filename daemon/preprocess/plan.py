@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from daemon.preprocess.tensor_folder import SAMPLE_SUFFIX, read_sample_header
+from shared.confine import outside_reason
 from shared.dataset import Dataset, Sample
 from shared.errors import TensorFolderError
 from shared.tensor_manifest import is_studio_manifest, read_manifest
@@ -45,12 +46,14 @@ class WorkItem:
 
 @dataclass
 class Plan:
-    """Items still to encode, entries of files already finished, and the output folder."""
+    """Items still to encode, entries of files already finished, samples refused (their audio lies
+    outside the dataset's allowed folders: never opened), and the output folder."""
 
     output_dir: Path
     todo: list[WorkItem]
     finished: dict[str, dict] = field(default_factory=dict)  # file name -> manifest entry
     order: dict[str, int] = field(default_factory=dict)  # file name -> dataset index
+    refused: list[tuple[WorkItem, str]] = field(default_factory=list)  # (item, why)
 
     @property
     def total(self) -> int:
@@ -60,7 +63,7 @@ class Plan:
 def output_name(sample: Sample) -> str:
     """`<stem>-<hash>.safetensors`: readable, unique per audio path, the same on every run."""
     stem = _UNSAFE.sub("_", Path(sample.audio).stem).strip("._")[:60] or "sample"
-    digest = hashlib.sha1(sample.audio.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha1(sample.audio.encode("utf-8", "surrogateescape")).hexdigest()[:8]  # any file name
     return f"{stem}-{digest}{SAMPLE_SUFFIX}"
 
 
@@ -103,6 +106,10 @@ def make_plan(dataset: Dataset, output_dir: Path, *, fingerprint: str, model_nam
         seen.add(out_path.name)
         plan.order[out_path.name] = index
         item = WorkItem(index, sample, dataset.audio_path(sample), out_path)
+        reason = outside_reason(dataset, sample)
+        if reason is not None:
+            plan.refused.append((item, reason))
+            continue
         entry = None if overwrite else _finished_entry(out_path, old_entries.get(out_path.name))
         if entry is None:
             plan.todo.append(item)

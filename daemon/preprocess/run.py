@@ -65,7 +65,7 @@ class PreprocessRun:
         """Decode, cut or keep, resample, normalise and build the prompts (thread-safe)."""
         s = self.settings
         max_duration = s.max_duration if s.long_clips == "cut" else None
-        decoded = load_audio(item.audio_path, max_duration)
+        decoded = load_audio(item.audio_path, max_duration, min_duration=s.min_duration)
         audio, loudness = normalize(decoded.audio, SAMPLE_RATE, s.normalize, target_lufs=s.target_lufs,
                                     peak_db=s.peak_dbfs, source=str(item.audio_path))
         text, lyrics = sample_prompts(self.dataset, item.sample, decoded.duration, self._picks)

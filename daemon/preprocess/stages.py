@@ -9,12 +9,12 @@ from __future__ import annotations
 import torch
 
 from daemon.preprocess.encode import (
-    HOP,
     Tiling,
     condition,
     context_latents,
     embed_lyrics,
     encode_text,
+    latent_frames,
     seeded_generator,
     vae_encode,
     vae_encode_batch,
@@ -48,8 +48,8 @@ def first_stage(batch: list[Prepared], vae: torch.nn.Module, text_model: torch.n
 
 
 def batch_key(prepared: Prepared, tiling: Tiling) -> int | None:
-    """Samples with the same key may share a VAE call: their padded length, if within one tile."""
-    frames = -(-prepared.audio.shape[-1] // HOP)
+    """Samples with the same key may share a VAE call: their length in frames, if within one tile."""
+    frames = latent_frames(prepared.audio.shape[-1])
     return frames if frames <= tiling.tile_frames else None
 
 

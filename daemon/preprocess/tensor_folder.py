@@ -25,12 +25,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from shared.atomic import write_file_atomic
 from shared.errors import TensorFolderError
 from shared.tensor_manifest import (
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MANIFEST_VERSION,
     is_studio_manifest,
+    no_fingerprint_warning,
     read_manifest,
     write_manifest,
 )
@@ -121,16 +123,9 @@ def write_sample(path: str | os.PathLike, tensors: dict[str, Any], metadata: dic
     clean = _normalised(tensors)
     validate_tensors(clean, str(path))
     header = {"format": MANIFEST_FORMAT, "metadata": json.dumps(metadata or {}, default=str)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(clean, str(tmp), metadata=header)
-        os.chmod(tmp, 0o644)  # safetensors creates 0600 files; tensor folders are meant to be shared
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        sha = file_sha256(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # safetensors creates 0600 files; tensor folders are meant to be shared
+    write_file_atomic(path, lambda tmp: save_file(clean, str(tmp), metadata=header), mode=0o644)
+    sha = file_sha256(path)
     return {
         "path": path.name,
         "shapes": {k: list(v.shape) for k, v in clean.items()},
@@ -369,8 +364,7 @@ def check_fingerprint(folder: TensorFolder | str | os.PathLike, fingerprint: str
     opened = folder if isinstance(folder, TensorFolder) else open_tensor_folder(folder)
     theirs = opened.fingerprint
     if theirs is None:
-        log.warning("%s records no model fingerprint (legacy folder); assuming it matches %s",
-                    opened.root, model_name)
+        log.warning("%s", no_fingerprint_warning(opened.root))
         return False
     if theirs != fingerprint:
         made_with = opened.model_name or "an unnamed model"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from daemon.preprocess.run import PreprocessRun
 from daemon.preprocess.speedups import vae_speedups
 from daemon.preprocess.stages import batch_key, first_stage_or_report, second_stage, vae_batch_size
 from daemon.preprocess.tensor_folder import write_sample
+from shared.atomic import write_file_atomic
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,8 @@ def _finish_all(run: PreprocessRun, encoder, silence: torch.Tensor, ready: list[
 
 
 def _save_intermediate(path: Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
-                  metadata={"metadata": json.dumps(metadata, default=str)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file_atomic(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                                                  metadata={"metadata": json.dumps(metadata, default=str)}))
 
 
 def _load_intermediate(path: Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -1,9 +1,14 @@
-"""From samples to batches: the epoch's order, random crops, padding and accumulation groups.
+"""From samples to batches: the epoch's order, buckets by length, crops, and accumulation groups.
 
 A sample is a dict of tensors in the training-tensor format (docs/ARCHITECTURE.md):
 `target_latents` [T,64], `attention_mask` [T], `encoder_hidden_states` [L,H],
 `encoder_attention_mask` [L], `context_latents` [T,128]. A dataset is anything with `len()` and
 `[index]` giving such a dict.
+
+Batches carry no frame padding: the real decoder ignores masks, so padding would enter every
+attention (docs/TRAINING.md, "Batches without padding"). Samples are grouped by length (buckets)
+and every member of a batch is cut to the shortest one (or to crop_frames); only the condition
+sequences are padded, when their lengths differ, and `Batch.condition_pad_tokens` counts that.
 
 The epoch's order depends only on (seed, epoch), so a resume in the middle of an epoch rebuilds
 the same order and skips the batches already done.
@@ -33,6 +38,7 @@ class Batch:
     encoder_hidden_states: torch.Tensor  # [B, L, H]
     encoder_attention_mask: torch.Tensor  # [B, L] bool
     context_latents: torch.Tensor  # [B, T, 128]
+    condition_pad_tokens: int = 0  # condition tokens added to even out the rows' lengths
 
     @property
     def size(self) -> int:
@@ -50,6 +56,7 @@ class Batch:
             encoder_hidden_states=move(self.encoder_hidden_states, True),
             encoder_attention_mask=move(self.encoder_attention_mask, False),
             context_latents=move(self.context_latents, True),
+            condition_pad_tokens=self.condition_pad_tokens,
         )
 
 
@@ -65,6 +72,11 @@ class FolderSamples:
 
     def __len__(self) -> int:
         return len(self.folder)
+
+    def frames(self, index: int) -> int:
+        """Latent frames of sample `index`, from the manifest when it records them."""
+        recorded = self.folder.samples[index].frames
+        return recorded if recorded is not None else int(self[index]["target_latents"].shape[0])
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if index in self._cache:
@@ -97,11 +109,35 @@ def check_batch_size(n_samples: int, batch_size: int) -> None:
         )
 
 
-def epoch_batches(indices: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The epoch's batches of dataset indices, shuffled by (seed, epoch); the last may be smaller."""
+def sample_frames(source: SampleSource, index: int) -> int:
+    """Latent frames of one sample, without loading it when the source knows (FolderSamples)."""
+    frames = getattr(source, "frames", None)
+    return frames(index) if callable(frames) else int(source[index]["target_latents"].shape[0])
+
+
+def crop_lengths(source: SampleSource, indices: list[int], crop_frames: int) -> dict[int, int]:
+    """Each sample's length as training sees it: its frames, at most crop_frames (0: no limit)."""
+    lengths = {}
+    for index in indices:
+        frames = sample_frames(source, index)
+        lengths[index] = min(frames, crop_frames) if crop_frames > 0 else frames
+    return lengths
+
+
+def epoch_batches(indices: list[int], batch_size: int, seed: int, epoch: int,
+                  lengths: dict[int, int] | None = None) -> list[list[int]]:
+    """The epoch's batches of dataset indices, deterministic from (seed, epoch); the last may be smaller.
+
+    The order is shuffled; given `lengths` (crop_lengths) and batches of more than one, samples are
+    then grouped by length (a stable sort keeps the shuffle among equal lengths), cut into batches,
+    and the batches shuffled, so each batch loses little when its members are cut to the shortest."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = [indices[i] for i in torch.randperm(len(indices), generator=generator).tolist()]
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if lengths is None or batch_size == 1:
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    order.sort(key=lambda index: lengths[index])
+    buckets = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [buckets[i] for i in torch.randperm(len(buckets), generator=generator).tolist()]
 
 
 def accumulation_groups(num_batches: int, accumulation: int) -> list[range]:
@@ -122,8 +158,19 @@ def random_crop(sample: dict[str, torch.Tensor], crop_frames: int,
     return out
 
 
+def crop_batch(samples: list[dict[str, torch.Tensor]], crop_frames: int,
+               generator: torch.Generator | None = None) -> list[dict[str, torch.Tensor]]:
+    """Every member cut to one length, the shortest member's (or crop_frames when smaller), each at
+    its own random window, so the batch needs no frame padding."""
+    length = min(s["target_latents"].shape[0] for s in samples)
+    if crop_frames > 0:
+        length = min(length, crop_frames)
+    return [random_crop(s, length, generator) for s in samples]
+
+
 def collate(samples: list[dict[str, torch.Tensor]]) -> Batch:
-    """Pad every sample to the batch's longest latent and longest condition."""
+    """Stack the samples; rows of other lengths are padded to the longest (load_batch's rows all have
+    one length of frames; their condition sequences may differ and are then padded and counted)."""
     frames = max(s["target_latents"].shape[0] for s in samples)
     tokens = max(s["encoder_hidden_states"].shape[0] for s in samples)
 
@@ -143,9 +190,10 @@ def collate(samples: list[dict[str, torch.Tensor]]) -> Batch:
         encoder_hidden_states=pad("encoder_hidden_states", tokens, torch.float32),
         encoder_attention_mask=pad("encoder_attention_mask", tokens, torch.bool),
         context_latents=pad("context_latents", frames, torch.float32),
+        condition_pad_tokens=sum(tokens - s["encoder_hidden_states"].shape[0] for s in samples),
     )
 
 
 def load_batch(source: SampleSource, indices: list[int], crop_frames: int) -> Batch:
-    """Read, crop (torch's global RNG) and pad one batch."""
-    return collate([random_crop(source[i], crop_frames) for i in indices])
+    """Read, cut to one length (torch's global RNG picks the windows) and stack one batch."""
+    return collate(crop_batch([source[i] for i in indices], crop_frames))

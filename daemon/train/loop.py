@@ -27,17 +27,19 @@ import torch
 
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
+from daemon.train.compile import Compilation, prepare_compile
+from daemon.train.fallback import runnable_settings
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
-    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, make_fabric, maybe_compile,
-    memory_estimate_mb, model_device, model_dtype, seed_everything,
+    adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
+    limit_checkpointed_layers, make_fabric, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
-from daemon.train.resume import carry_best, resume
+from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
 from daemon.train.timesteps import TimestepSampler
-from shared.atomic import write_json_atomic
+from shared.atomic import write_folder_atomic, write_json_atomic
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
 
@@ -75,11 +77,15 @@ class Policies:
         self.early.load_state_dict(state["early"])
 
 
-def plan_steps(n_train: int, settings: TrainSettings) -> tuple[int, int]:
-    """(optimizer steps per epoch, total optimizer steps of the run)."""
+def plan_steps(n_train: int, settings: TrainSettings, done: Progress | None = None) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps of the run); a resumed run's total counts
+    the steps it took before plus those its epochs still need at today's batching."""
     batches = math.ceil(n_train / settings.batch_size)
     per_epoch = math.ceil(batches / settings.gradient_accumulation)
-    total = per_epoch * settings.epochs
+    done = done or Progress()
+    total = done.global_step + max(settings.epochs - done.epoch, 0) * per_epoch
+    if done.epoch < settings.epochs:
+        total -= math.ceil(done.batch_in_epoch / settings.gradient_accumulation)  # the current epoch's, done
     return per_epoch, min(total, settings.max_steps) if settings.max_steps else total
 
 
@@ -108,7 +114,15 @@ class Run:
     metadata: dict  # what every saved adapter carries
     meter: MetricsLogger
     trainable: int
+    compilation: Compilation  # runs each step's passes compiled, or eagerly once compiling failed
+    lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
+    sample_hook: Any = None  # samples while training (daemon/sample/during_training.py), or None
+
+    @property
+    def epoch_indices(self) -> list[int]:
+        """The samples of one epoch: every training sample `dataset_repeats` times."""
+        return self.train_idx * self.settings.dataset_repeats
 
     def draw(self, batch: batching.Batch) -> Draws:
         return Draws.sample(batch, self.sampler, self.settings.cfg_dropout)
@@ -116,15 +130,16 @@ class Run:
 
 def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: str | Path,
           reporter: Reporter, should_stop: Callable[[int], bool] | None = None,
-          info: dict | None = None, keep_adapter: bool = False) -> dict:
+          info: dict | None = None, keep_adapter: bool = False, sample_hook: Any = None) -> dict:
     """Train an adapter on the decoder; returns a summary. Stops gracefully (saving first) when
     `should_stop(step)` turns true; raises TrainingError when it cannot start or go on.
+    `sample_hook` (a TrainingSamples) renders samples after steps, epochs and at the end.
 
     The decoder is given back as it was (adapter removed, flags restored) unless `keep_adapter`."""
     undo: list[Callable[[], None]] = []
     try:
         return _train(settings, model, samples, Path(run_dir), reporter,
-                      should_stop or (lambda _step: False), dict(info or {}), undo)
+                      should_stop or (lambda _step: False), dict(info or {}), undo, sample_hook)
     finally:
         if not keep_adapter:
             for step in reversed(undo):
@@ -133,12 +148,15 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
 
 def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
-           undo: list[Callable[[], None]]) -> dict:
+           undo: list[Callable[[], None]], sample_hook: Any = None) -> dict:
     run = set_up(settings, model, samples, run_dir, reporter, info, undo)
+    settings = run.settings  # as set up: an optimizer this machine lacks is replaced there
+    run.sample_hook = sample_hook
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.train_idx, settings.batch_size, settings.seed, progress.epoch)
+            batches = batching.epoch_batches(run.epoch_indices, settings.batch_size, settings.seed, progress.epoch,
+                                             run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -155,6 +173,8 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                 if outcome == "completed" and progress.epoch < settings.epochs and should_stop(progress.global_step):
                     outcome = "stopped"
         final = write_outputs(run, outcome)
+        if run.sample_hook:
+            run.sample_hook.at_end(run, outcome)
     finally:
         run.meter.close()
     return finish(run, outcome, final)
@@ -167,11 +187,12 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
     device, dtype = model_device(model), model_dtype(model)
+    notes: list[str] = list(info.pop("notes", []))  # the job's own (e.g. a folder without a fingerprint)
+    settings = runnable_settings(settings, device, reporter, notes)
     fabric, precision = make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
-    notes: list[str] = []
     decoder_parameters = count_parameters(model.decoder)
     adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, undo)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
@@ -180,18 +201,25 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                               getattr(config, "timestep_sigma", 1.0))
 
     optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
-    steps_per_epoch, total_steps = plan_steps(len(train_idx), settings)
-    scheduler = build_scheduler(settings, optimizer, total_steps)
     rules, progress = Policies(settings), Progress()
+    saved = None
     if settings.resume_from:
-        resume(Path(settings.resume_from), settings, adapter, optimizer, scheduler, rules, progress, reporter)
+        saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
         carry_best(Path(settings.resume_from), run_dir, rules.best)
+    steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings, progress)
+    scheduler = build_scheduler(settings, optimizer, total_steps)
+    if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
+        notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
+    if saved:
+        resume_schedule(scheduler, saved, settings)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
         "trainable_parameters": trainable, "decoder_parameters": decoder_parameters,
         "adapter": settings.adapter_type, "device": str(device), "precision": precision,
         "train_samples": len(train_idx), "validation_samples": len(val_idx),
+        "dataset_repeats": settings.dataset_repeats,
         "batch_size": settings.batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
         "memory_estimate_mb": round(memory_estimate_mb(
             model.decoder, trainable, settings, getattr(config, "hidden_size", 0),
@@ -200,29 +228,38 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     }
     report_preflight(preflight, settings, run_dir, reporter)
 
-    module, optimizer = fabric.setup(AdapterHost(decoder, adapter.own_modules()), optimizer)
+    module, optimizer = fabric.setup(AdapterHost(compilation.decoder, adapter.own_modules()), optimizer)
     module.train()
     return Run(settings=settings, run_dir=run_dir, reporter=reporter, samples=samples, train_idx=train_idx,
                val_idx=val_idx, device=device, dtype=dtype, precision=precision, fabric=fabric,
                adapter=adapter, module=module, optimizer=optimizer, scheduler=scheduler, sampler=sampler,
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
-               metadata=adapter_metadata(settings, info), trainable=trainable,
+               metadata=adapter_metadata(settings, info), trainable=trainable, compilation=compilation,
+               lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
                meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
                    notes: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
-    """Borrow the decoder, inject the adapter, switch on checkpointing and compile as asked.
-    Returns (adapter, the decoder to call, trainable parameter count)."""
+    """Borrow the decoder, inject the adapter (its pre-flight notes too), switch on checkpointing as
+    asked. Returns (adapter, the decoder to call, trainable parameter count)."""
     undo.append(borrow_decoder(decoder))
+    put_back = keep_weights_through_conversion(decoder, precision)
+    if put_back:
+        undo.append(put_back)
+        notes.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
     adapter = build_adapter(settings)
     injected = adapter.inject(decoder)
     undo.append(adapter.remove)
     adapter.to(device, adapter_dtype(precision))
     trainable = check_placement(adapter, device, adapter_dtype(precision))
+    notes += getattr(adapter, "notes", [])  # e.g. LoKr's "full matrix mode", in words
     if settings.gradient_checkpointing:
         undo.append(enable_gradient_checkpointing(injected))
-    return adapter, maybe_compile(injected, settings, device, notes), trainable
+        if settings.gradient_checkpointing_ratio < 1.0:
+            kept, layers = limit_checkpointed_layers(injected, settings.gradient_checkpointing_ratio)
+            notes.append(f"gradient checkpointing on {kept} of {layers} decoder layers")
+    return adapter, injected, trainable
 
 
 def report_preflight(preflight: dict, settings: TrainSettings, run_dir: Path, reporter: Reporter) -> None:
@@ -242,19 +279,31 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     settings, progress, rules = run.settings, run.progress, run.rules
     started = time.perf_counter()
     group_samples = sum(len(batches[i]) for i in group)
-    micro_batches = (batching.load_batch(run.samples, batches[i], settings.crop_frames).to(run.device, run.dtype)
-                     for i in group)
-    loss_sum = accumulate_gradients(run.fabric, run.module, micro_batches, len(group), group_samples, run.draw,
-                                    run.null_condition_emb, run.dtype, settings)
+    pad_tokens = []  # condition tokens padded in, per micro-batch (frames never are: batching.py)
+
+    def load(index: int) -> batching.Batch:
+        batch = batching.load_batch(run.samples, batches[index], settings.crop_frames)
+        pad_tokens.append(batch.condition_pad_tokens)
+        return batch.to(run.device, run.dtype)
+
+    def passes() -> torch.Tensor:  # run again, one compile stage down, if the compiled one fails
+        pad_tokens.clear()
+        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group), group_samples,
+                                    run.draw, run.null_condition_emb, run.dtype, settings)
+
+    loss_sum = run.compilation.run_step(passes, reset=lambda: run.optimizer.zero_grad(set_to_none=True))
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
                                           error_if_nonfinite=False)
-    loss = float(loss_sum) / group_samples
+    # One device sync for both numbers (each float() of a CUDA tensor waits for the GPU).
+    loss_total, grad_value = torch.stack([loss_sum.float(), grad_norm.float()]).tolist()
+    loss = loss_total / group_samples
     # Under 16-mixed, overflowing gradients are routine: the grad scaler skips those steps and
     # lowers its scale itself, so only a non-finite loss counts as bad there.
     scaled_fp16 = run.precision == "16-mixed"
-    grads_ok = scaled_fp16 or bool(torch.isfinite(grad_norm))
+    grads_ok = scaled_fp16 or math.isfinite(grad_value)
     verdict = rules.nan.observe(math.isfinite(loss) and grads_ok, step=progress.global_step + 1, epoch=progress.epoch,
-                                detail=f"loss {loss}, grad norm {float(grad_norm)}")
+                                detail=f"loss {loss}, grad norm {grad_value}")
+    lr = run.optimizer.param_groups[0]["lr"]  # the rate this step uses (the scheduler moves it after)
     if verdict == "ok" or scaled_fp16:
         run.optimizer.step()
     if verdict == "ok":
@@ -265,10 +314,9 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     run.optimizer.zero_grad(set_to_none=True)
     progress.global_step += 1
     progress.batch_in_epoch = group.stop
-    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss,
-                   lr=run.scheduler.get_last_lr()[0],
-                   grad_norm=float(grad_norm), step_time=time.perf_counter() - started, samples=group_samples,
-                   skipped=verdict != "ok")
+    run.meter.step(step=progress.global_step, epoch=progress.epoch, loss=loss, lr=lr,
+                   grad_norm=grad_value, step_time=time.perf_counter() - started, samples=group_samples,
+                   skipped=verdict != "ok", condition_pad_tokens=sum(pad_tokens))
     if verdict == "halt":
         run.reporter.event("nan_halt", diagnosis=rules.nan.diagnosis())
         save(run, f"step_{progress.global_step}")
@@ -276,6 +324,8 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
                             f"{run.last_saved}.")
     if rules.schedule.due_after_step(progress.global_step) or run.reporter.take_action("save_now"):
         save(run, f"step_{progress.global_step}")
+    if run.sample_hook:
+        run.sample_hook.after_step(run)
 
 
 # -- end of an epoch: validation, best model, early stopping, scheduled checkpoint -------------
@@ -304,6 +354,8 @@ def close_epoch(run: Run) -> str:
         outcome = "early_stop"
     if rules.schedule.due_after_epoch(progress.epoch):
         save(run, f"epoch_{progress.epoch}")
+    if run.sample_hook:
+        run.sample_hook.after_epoch(run)
     return outcome
 
 
@@ -358,21 +410,15 @@ def adapter_metadata(settings: TrainSettings, info: dict) -> dict:
 
 
 def save_adapter_folder(adapter: Adapter, target: Path, metadata: dict) -> Path:
-    from daemon.train.state import write_atomically
-
-    return write_atomically(target, lambda folder: adapter.save(folder, metadata))
+    return write_folder_atomic(target, lambda folder: adapter.save(folder, metadata))
 
 
 def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, metadata: dict) -> Path:
-    """final/ is best/ when best-model tracking found one, else the last weights."""
-    final = run_dir / "final"
-    if best.best_epoch is not None and (run_dir / "best").is_dir():
-        tmp = run_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(run_dir / "best", tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        return final
+    """final/ is best/ when best-model tracking found one, else the last weights; an older final/ is
+    replaced in one step, so there is never a moment without one."""
+    final, best_dir = run_dir / "final", run_dir / "best"
+    if best.best_epoch is not None and best_dir.is_dir():
+        return write_folder_atomic(final, lambda folder: shutil.copytree(best_dir, folder, dirs_exist_ok=True))
     return save_adapter_folder(adapter, final, metadata)
 
 

@@ -57,7 +57,7 @@ class MetricsLogger:
                 log.warning("tensorboard is not importable; TensorBoard logs are off")
 
     def step(self, *, step: int, epoch: int, loss: float, lr: float, grad_norm: float, step_time: float,
-             samples: int, skipped: bool = False) -> dict:
+             samples: int, skipped: bool = False, condition_pad_tokens: int = 0) -> dict:
         """Record one optimizer step; the reporter hears of it at most every `interval_s`."""
         if not skipped:
             self.recent.append(loss)
@@ -74,6 +74,7 @@ class MetricsLogger:
             "memory_mb": self._memory,
             "eta_s": max(self.total_steps - step, 0) * sum(self.step_times) / len(self.step_times),
             "skipped": skipped,
+            "condition_pad_tokens": condition_pad_tokens,  # the only padding a batch may have
         }
         self._jsonl.write(json.dumps(point) + "\n")
         if self._tb is not None:

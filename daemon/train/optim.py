@@ -5,6 +5,7 @@ optimizer. Schedules are LambdaLR over plain functions, so their state is JSON (
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Callable, Iterable
 
@@ -22,18 +23,15 @@ def build_optimizer(settings: TrainSettings, params: Iterable[torch.nn.Parameter
     params = list(params)
     lr, wd = settings.learning_rate, settings.weight_decay
     name = settings.optimizer
+    reason = unavailable_reason(name, device)
+    if reason:
+        raise TrainingError(reason)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        # Fused on CUDA: one kernel for all adapter tensors instead of a few per tensor group.
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=device.type == "cuda")
     if name == "adamw8bit":
-        if device.type != "cuda":
-            raise TrainingError("optimizer adamw8bit needs a CUDA GPU (bitsandbytes); use adamw here")
-        try:
-            import bitsandbytes as bnb
-        except ImportError:
-            raise TrainingError(
-                "optimizer adamw8bit needs the bitsandbytes package: pip install bitsandbytes "
-                "(or choose adamw)"
-            ) from None
+        import bitsandbytes as bnb
+
         return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=wd)
     if name == "adafactor":
         from transformers.optimization import Adafactor
@@ -41,20 +39,32 @@ def build_optimizer(settings: TrainSettings, params: Iterable[torch.nn.Parameter
         return Adafactor(params, lr=lr, weight_decay=wd, scale_parameter=False, relative_step=False,
                          warmup_init=False)
     if name == "prodigy":
-        try:
-            from prodigyopt import Prodigy
-        except ImportError:
-            raise TrainingError(
-                "optimizer prodigy needs the prodigyopt package: pip install prodigyopt (or choose adamw)"
-            ) from None
+        from prodigyopt import Prodigy
+
         return Prodigy(params, lr=lr, weight_decay=wd, safeguard_warmup=True, use_bias_correction=True)
     raise TrainingError(f"unknown optimizer {name!r}")
 
 
+def unavailable_reason(name: str, device: torch.device) -> str | None:
+    """Why optimizer `name` cannot train on `device` here, in words for the user; None when it can.
+    Both optional packages are default dependencies where they install (Linux x86-64 for
+    bitsandbytes, everywhere for prodigyopt)."""
+    if name == "adamw8bit":
+        if device.type != "cuda":
+            return f"optimizer adamw8bit needs a CUDA GPU (bitsandbytes); this run is on {device.type}: use adamw"
+        if importlib.util.find_spec("bitsandbytes") is None:
+            return ("optimizer adamw8bit needs the bitsandbytes package, which installs on Linux x86-64 and "
+                    "Windows: pip install bitsandbytes (or choose adamw or adafactor)")
+    if name == "prodigy" and importlib.util.find_spec("prodigyopt") is None:
+        return "optimizer prodigy needs the prodigyopt package: pip install prodigyopt (or choose adamw)"
+    return None
+
+
 def lr_lambda(scheduler: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """The learning-rate multiplier at optimizer step `step` (0-based)."""
-    warmup = 0 if scheduler == "constant" else warmup_steps
+    """The learning-rate multiplier at optimizer step `step` (0-based). A warm-up longer than the run
+    is cut to the run's length (else the run would end far below its learning rate)."""
     total = max(total_steps, 1)
+    warmup = 0 if scheduler == "constant" else min(warmup_steps, total)
 
     def factor(step: int) -> float:
         if step < warmup:

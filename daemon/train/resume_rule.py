@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, TrainSettings
+from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
 
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
@@ -38,6 +38,6 @@ def resume_differences(saved: dict, current: dict, strict: bool = False) -> list
 
     The adapter's shape must always match the checkpoint's; with `strict`, the optimizer settings too.
     """
-    lycoris = TrainSettings(adapter_type=str(current.get("adapter_type", "lora"))).is_lycoris
-    names = ADAPTER_SHAPE_SETTINGS["lycoris" if lycoris else "peft"] + (OPTIMIZER_SETTINGS if strict else ())
+    family = adapter_family(str(current.get("adapter_type", "lora")))
+    names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
     return [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]

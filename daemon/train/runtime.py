@@ -1,5 +1,5 @@
-"""What the loop sets up before the first step: Fabric, precision, seeding, the decoder's
-performance switches (gradient checkpointing, compile) and the pre-flight report.
+"""What the loop sets up before the first step: Fabric, precision, seeding, gradient checkpointing
+and the memory estimate of the pre-flight report (compile.py decides and wraps torch.compile).
 """
 from __future__ import annotations
 
@@ -75,6 +75,39 @@ def borrow_decoder(decoder: nn.Module) -> Callable[[], None]:
     return give_back
 
 
+def keep_weights_through_conversion(decoder: nn.Module, precision: str) -> Callable[[], None] | None:
+    """Under bf16-true Fabric converts the whole decoder to bf16 in place, and it is the daemon's
+    shared one: its tensors of another dtype are copied to the CPU first and put back afterwards,
+    exactly (a cast back would leave bf16-rounded weights). Returns the undo, or None when nothing
+    will be converted."""
+    if precision != "bf16-true":
+        return None
+    kept = {name: tensor.detach().to("cpu", copy=True) for name, tensor in _named_tensors(decoder)
+            if tensor.is_floating_point() and tensor.dtype != torch.bfloat16}
+    if not kept:
+        return None
+
+    def put_back() -> None:
+        for name, tensor in _named_tensors(decoder):
+            if name in kept:
+                _replace_tensor(decoder, name, kept[name].to(tensor.device))
+
+    return put_back
+
+
+def _named_tensors(module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    return [*module.named_parameters(), *module.named_buffers()]
+
+
+def _replace_tensor(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    owner_name, _, leaf = name.rpartition(".")
+    owner = module.get_submodule(owner_name)
+    if leaf in owner._parameters:
+        owner._parameters[leaf].data = value
+    else:
+        owner._buffers[leaf] = value
+
+
 def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     """Checkpoint the decoder's layers; its input is made to require grad first, so the checkpointed
     layers see a graph even though every base weight is frozen (the crash PEFT users met).
@@ -95,23 +128,23 @@ def enable_gradient_checkpointing(decoder: nn.Module) -> Callable[[], None]:
     return undo
 
 
+def limit_checkpointed_layers(decoder: nn.Module, ratio: float) -> tuple[int, int]:
+    """Keep checkpointing on the first `ratio` share of the decoder's layers only (Side-Step's
+    gradient_checkpointing_ratio): the rest keep their activations, faster but using more memory.
+    Returns (checkpointed layers, layers)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    layers = [m for m in decoder.modules() if isinstance(m, GradientCheckpointingLayer)]
+    keep = round(ratio * len(layers))
+    for layer in layers[keep:]:
+        layer.gradient_checkpointing = False
+    return keep, len(layers)
+
+
 def _require_grad(output: Any) -> Any:
     if isinstance(output, torch.Tensor) and output.is_floating_point():
         output.requires_grad_(True)
     return output
-
-
-def maybe_compile(decoder: nn.Module, settings: TrainSettings, device: torch.device,
-                  notes: list[str]) -> nn.Module:
-    """torch.compile where it is safe: never with PEFT (it crashes on torch >= 2.7 + CUDA), and only
-    when asked (it is off by default, and slow to warm up on CPU)."""
-    if not settings.compile:
-        return decoder
-    if settings.adapter_type in ("lora", "dora"):
-        notes.append("torch.compile skipped: it crashes with PEFT adapters")
-        return decoder
-    notes.append(f"torch.compile on {device.type}")
-    return torch.compile(decoder)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -127,5 +160,7 @@ def memory_estimate_mb(decoder: nn.Module, trainable: int, settings: TrainSettin
     frames = min(max_frames, settings.crop_frames or max_frames)
     tokens = settings.batch_size * math.ceil(frames / 2)
     per_layer = tokens * hidden * 2 * 24  # ~24 saved activations of hidden width per layer, 2 bytes
-    activations = per_layer * (2 if settings.gradient_checkpointing else max(layers, 1))
+    layers = max(layers, 1)
+    recomputed = round(settings.gradient_checkpointing_ratio * layers) if settings.gradient_checkpointing else 0
+    activations = per_layer * (layers - recomputed + (2 if recomputed else 0))
     return (weights + adapter + activations) / 2**20

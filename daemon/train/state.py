@@ -7,8 +7,8 @@ A checkpoint folder (`checkpoints/epoch_N/` or `checkpoints/step_N/`) holds:
   loss history, and a sha256 of every trainable adapter tensor;
 - `training_state.safetensors`: the optimizer's state tensors, flattened, and torch's RNG states.
 
-Everything is written into a hidden temporary folder that is renamed into place last, so a kill
-during a save leaves the previous checkpoint as it was.
+Everything is written into a hidden temporary folder that takes the checkpoint's place last
+(shared/atomic.py), so a kill during a save leaves the previous checkpoint as it was.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +24,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from daemon.train.resume_rule import STATE_FORMAT, STATE_JSON, STATE_TENSORS, STATE_VERSION, resume_differences
+from shared.atomic import write_folder_atomic
 from shared.errors import TrainingError
-
-
-def write_atomically(target: Path, write: Any) -> Path:
-    """Run `write(tmp_folder)`, then rename the folder to `target` (replacing an older one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".tmp-{target.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    for path in tmp.iterdir():
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
-    if target.exists():
-        old = target.parent / f".old-{target.name}-{os.getpid()}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    return target
 
 
 # -- RNG --------------------------------------------------------------------------------------
@@ -130,7 +110,7 @@ def save_checkpoint(target: Path, *, adapter: Any, adapter_metadata: dict, optim
         save_file({**optim_tensors, **rng_tensors}, str(folder / STATE_TENSORS))
         (folder / STATE_JSON).write_text(json.dumps(state, default=_json_default))
 
-    return write_atomically(target, write)
+    return write_folder_atomic(target, write)
 
 
 def _json_default(value: Any) -> Any:

@@ -14,12 +14,18 @@ import streamlit as st
 
 from dashboard.components import dataset_state as state
 from dashboard.components.dataset_table import sample_label
+from shared.audio_probe import file_problem
+from shared.confine import outside_reason
 from shared.dataset import Dataset, Sample
-from shared.dataset_csv import csv_text, export_csv, import_csv
+from shared.dataset_csv import ALIASES, csv_text, export_csv, import_csv, report_summary
 from shared.errors import SettingsError, StudioError
 from shared.labels import BPM_MAX, BPM_MIN, KEYSCALES, LANGUAGE_NAMES, LANGUAGES, TIME_SIGNATURES
 from shared.prompt import sample_prompts
 from shared.split_settings import SEGMENT_CHOICES, SplitAudioSettings
+from shared.wording import counted, readable
+
+
+_REPORT = "dataset.csv.report"  # the last CSV import's report, shown until the next import
 
 
 def render_sample_editor(dataset: Dataset) -> None:
@@ -33,12 +39,15 @@ def render_sample_editor(dataset: Dataset) -> None:
     index = min(index or 0, len(dataset.samples) - 1)
     sample = dataset.samples[index]
     path = dataset.audio_path(sample)
-    if path.is_file():
+    refused = outside_reason(dataset, sample)
+    if refused:
+        st.warning(refused)  # the page never reads a file outside the dataset's folders either
+    elif file_problem(path) is None:
         st.audio(str(path))
     else:
-        st.warning(f"Audio file not found: {path}")
+        st.warning(f"{readable(str(path))}: {file_problem(path)}")
     st.caption(f"{sample.duration:.1f} s · {sample.sample_rate} Hz · {sample.channels} channel(s)")
-    _sample_fields(sample, index, f"dataset.sample.{state.version()}.{index}")
+    _sample_fields(sample, index, f"dataset.sample.{state.editor_version()}.{index}")
     text, lyrics = sample_prompts(dataset, sample)
     with st.expander("The prompts this sample is trained with"):
         st.code(text, language=None)
@@ -56,7 +65,7 @@ def _field_changed(index: int, name: str, key: str, convert: Callable[[Any], Any
         setattr(sample, name, value)
         if name in ("caption", "genre") and value:
             sample.labeled = True
-        state.changed()
+        state.changed_in_sample(index)
 
 
 def _sample_fields(sample: Sample, index: int, key: str) -> None:
@@ -102,52 +111,48 @@ def render_csv(dataset: Dataset) -> None:
     st.subheader("CSV")
     tab_in, tab_out = st.tabs(["Import", "Export"])
     with tab_in:
-        st.caption("Columns: file (or filename/path), caption, genre, lyrics, bpm, key, timesignature, "
-                   "language, instrumental. Delimiter , ; or tab. Empty cells clear the field.")
+        st.caption(f"Columns: file (or {', '.join(ALIASES['file'][1:])}), caption, genre, lyrics, bpm, key, "
+                   "timesignature, language, instrumental. Delimiter , ; or tab. Empty cells clear the field.")
         upload = st.file_uploader("CSV file", type=["csv", "tsv", "txt"], key="dataset.csv.upload")
         typed = st.text_input("...or a CSV path on this machine", key="dataset.csv.path")
         if st.button("Import CSV", key="dataset.csv.import", disabled=not (upload or typed)):
+            st.session_state.pop(_REPORT, None)  # the last import's report is not this one's
             try:
                 if upload is not None:
-                    report = import_csv(dataset, upload.name, text=_decode(upload.getvalue()))
+                    report = import_csv(dataset, upload.name, data=upload.getvalue())
                 else:
                     report = import_csv(dataset, typed)
             except StudioError as err:
                 st.error(str(err))
             else:
-                st.session_state["dataset.csv.report"] = report.to_dict()
+                st.session_state[_REPORT] = report.to_dict()
                 state.changed()
                 st.rerun()
-        _show_report(st.session_state.get("dataset.csv.report"))
+        _show_report(st.session_state.get(_REPORT))
     with tab_out:
         default = str(dataset.audio_folder() / "labels.csv")
         target = st.text_input("Write to", default, key=f"dataset.csv.out.{state.generation()}")
         if st.button("Write CSV", key="dataset.csv.export"):
             try:
-                st.success(f"Wrote {export_csv(dataset, target)} ({len(dataset.samples)} rows).")
+                st.success(f"Wrote {export_csv(dataset, target)} ({counted(len(dataset.samples), 'row')}).")
             except StudioError as err:
                 st.error(str(err))
         st.download_button("Download CSV", csv_text(dataset), file_name=f"{dataset.options.name}.csv",
                            mime="text/csv", key="dataset.csv.download")
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 def _show_report(report: dict | None) -> None:
     if not report:
         return
-    summary = f"{report['path']}: {report['rows']} rows, {report['matched']} samples updated"
+    for note in report.get("notes") or []:
+        st.info(f"{report['path']}: {note}.")
+    summary = report_summary(report)
     if report["issues"]:
-        st.warning(f"{summary}, {len(report['issues'])} problem(s); the rest was imported.")
+        st.warning(f"{summary}; the rest was imported.")
         st.dataframe(pd.DataFrame(report["issues"], columns=["row", "column", "message"]),
                      hide_index=True, width="stretch")
     else:
-        st.success(f"{summary}, no problems.")
+        st.success(f"{summary}.")
 
 
 def render_split(dataset: Dataset) -> None:

@@ -16,6 +16,7 @@ import streamlit as st
 from shared.dataset import Dataset, Sample
 from shared.labels import BPM_MAX, BPM_MIN, KEYSCALES, LANGUAGES, PROMPT_OVERRIDES, TIME_SIGNATURES
 from shared.prompt import training_captions
+from shared.wording import readable
 
 # frame column -> Sample attribute, for the editable columns
 EDITABLE = {
@@ -34,14 +35,16 @@ def samples_frame(dataset: Dataset) -> pd.DataFrame:
     """One row per sample with the editable labels and the read-only training prompt."""
     prompts = training_captions(dataset)
     rows = [{
-        "file": dataset.key(s), "seconds": round(s.duration, 2), "caption": s.caption, "genre": s.genre,
+        "file": readable(dataset.key(s)), "seconds": round(s.duration, 2), "caption": s.caption, "genre": s.genre,
         "training prompt": prompt, "bpm": s.bpm, "key": s.keyscale or None, "time sig": s.timesignature or None,
         "language": s.language, "instrumental": s.is_instrumental, "prompt": s.prompt_override,
         "lyrics": s.lyrics, "trigger override": s.custom_tag, "labeled": s.labeled,
     } for s, prompt in zip(dataset.samples, prompts, strict=True)]
     frame = pd.DataFrame(rows, columns=list(COLUMN_ORDER))
-    # Fixed dtypes keep the editor's identity (its schema) stable, so edits survive reruns.
-    dtypes: dict[str, Any] = {c: "object" for c in _TEXT}
+    # Fixed dtypes keep the editor's identity (its schema) stable, so it is never rebuilt under the
+    # user's hands. "string", not "object": an object column of empty cells is Arrow's null type,
+    # and the first value typed into it changed the schema and so the editor.
+    dtypes: dict[str, Any] = {c: "string" for c in _TEXT}
     dtypes.update({"seconds": "float64", "bpm": "Int64", "instrumental": "bool", "labeled": "bool"})
     return frame.astype(dtypes)
 
@@ -118,4 +121,4 @@ def _cell_value(attribute: str, value: Any) -> Any:
 
 def sample_label(dataset: Dataset, sample: Sample) -> str:
     """How a sample is named in pickers: its path inside the folder and its length."""
-    return f"{dataset.key(sample)}  ({sample.duration:.1f} s)"
+    return f"{readable(dataset.key(sample))}  ({sample.duration:.1f} s)"

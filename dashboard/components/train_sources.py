@@ -10,10 +10,10 @@ from typing import Any
 import streamlit as st
 
 from shared.errors import StudioError
+from shared.preset_advice import choose_preset
 from shared.presets import PresetInfo
 
 PREPROCESS_JOB_KEY, PREPROCESS_OUTPUT_KEY = "preprocess.job_id", "preprocess.output_dir"
-CPU_PRESET, FALLBACK_PRESET = "quick_test", "recommended"
 
 
 def default_tensors_dir(client: Any) -> str:
@@ -62,20 +62,10 @@ def resume_check(client: Any, checkpoint: str, values: dict) -> dict:
 
 
 def auto_preset(client: Any, presets: list[PresetInfo]) -> tuple[str, str]:
-    """(preset name, why): the largest `vram_*` preset the first GPU holds; quick test without a GPU."""
-    names = {p.name for p in presets}
+    """(preset name, why): the preset that fits the daemon's GPU (shared.preset_advice)."""
     try:
         gpu = client.request("gpu", {}, timeout=2.0, retries=0)
     except StudioError:
         gpu = {"available": False, "reason": "GPU status unknown"}
-    if not gpu.get("available") or not gpu.get("devices"):
-        name = CPU_PRESET if CPU_PRESET in names else FALLBACK_PRESET
-        return name, "no GPU: a short run to see the whole workflow"
-    device = gpu["devices"][0]
-    total_gb = float(device.get("memory_total") or 0) / 2**30
-    fitting = [p for p in presets if p.name.startswith("vram_") and p.min_vram_gb is not None
-               and p.min_vram_gb <= total_gb + 0.5]
-    if not fitting:
-        return FALLBACK_PRESET, f"{device.get('name', 'GPU')} with {total_gb:.0f} GiB"
-    best = max(fitting, key=lambda p: p.min_vram_gb or 0)
-    return best.name, f"{device.get('name', 'GPU')} with {total_gb:.0f} GiB"
+    choice = choose_preset(gpu, presets)
+    return choice.name, choice.reason

@@ -30,10 +30,12 @@ from dashboard.components.dataset_table import (
 )
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
+from shared.confine import ALLOW_HINT, refused_samples
 from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, rebase, save_dataset
 from shared.dataset_guard import LabelLossError
 from shared.dataset_scan import label_sources, scan_keeping_labels
 from shared.errors import SettingsError, StudioError
+from shared.wording import counted, readable
 from shared.labels import LANGUAGE_NAMES, LANGUAGES
 
 NO_OVERRIDE = "(each sample's own)"
@@ -102,7 +104,8 @@ def _scan(folder: str, keep: bool) -> None:
     state.replace_dataset(dataset, path)
     state.changed()
     problems = unusable + result.problems
-    st.session_state["dataset.problems"] = [{"file": p.path, "problem": p.reason} for p in problems]
+    st.session_state["dataset.problems"] = [{"file": readable(p.path), "problem": readable(p.reason)}
+                                            for p in problems]
     st.rerun()
 
 
@@ -114,10 +117,17 @@ def render_summary(dataset: Dataset) -> None:
     c2.metric("Audio", f"{sum(s.duration for s in samples) / 60:.1f} min")
     c3.metric("Labeled", f"{sum(1 for s in samples if s.labeled)}/{len(samples)}")
     c4.metric("Instrumental", sum(1 for s in samples if s.is_instrumental))
+    refused = refused_samples(dataset)
+    if refused:
+        with st.expander(f"{counted(len(refused), 'sample')} outside the dataset's folders: preprocessing "
+                         "refuses them", expanded=True):
+            st.caption(ALLOW_HINT[0].upper() + ALLOW_HINT[1:] + ".")
+            st.dataframe(pd.DataFrame({"file": [readable(s.audio) for s, _ in refused]}), hide_index=True,
+                         width="stretch")
     problems = st.session_state.get("dataset.problems") or []
     if problems:
         with st.expander(f"{len(problems)} file(s) could not be used", expanded=True):
-            st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+            st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch", placeholder="")
     c1, c2 = st.columns([4, 1])
     target = c1.text_input("Save as", default_dataset_file(dataset), key=f"dataset.save.path.{state.generation()}")
     c2.write("")
@@ -168,7 +178,7 @@ def _confirm_overwrite(dataset: Dataset, target: str) -> None:
 def render_options(dataset: Dataset) -> None:
     """Name, trigger word, tag position, genre ratio and seed (from the registry), language override."""
     st.subheader("Prompt options")
-    key = f"dataset.options.{state.version()}"
+    key = f"dataset.options.{state.generation()}"
     values = settings_form(DatasetOptions, dataset.options.to_dict(), key=key, exclude=("language_override",))
     choices = (NO_OVERRIDE, *LANGUAGES)
     current = dataset.options.language_override or NO_OVERRIDE
@@ -183,7 +193,7 @@ def render_options(dataset: Dataset) -> None:
         return
     if options != dataset.options:
         dataset.options = options
-        state.changed(external=False)
+        state.changed_options()
     if options.tag_position == "replace" and options.trigger_word:
         st.warning("Tag position 'replace' trains every sample with the trigger word alone: captions are dropped.")
 
@@ -194,15 +204,15 @@ def render_table(dataset: Dataset) -> None:
     if not dataset.samples:
         st.info("No audio files in this dataset.")
         return
-    key = f"dataset.editor.{state.version()}"
+    key = state.table_key()
     edited = st.data_editor(
         samples_frame(dataset), key=key, column_config=column_config(), on_change=_table_edited, args=(key,),
-        column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch",
+        column_order=COLUMN_ORDER, hide_index=True, num_rows="fixed", width="stretch", placeholder="",
         height=min(38 + 35 * len(dataset.samples), 520),
     )
     # The callback has applied the edit already; this catches anything it could not see.
     if apply_frame(dataset, edited):
-        state.changed(external=False)
+        state.changed_in_table()
         st.rerun()  # show the new training prompts at once
 
 
@@ -210,10 +220,12 @@ def _table_edited(key: str) -> None:
     """Runs before the next script run, whichever page it shows, so a last edit is never dropped."""
     dataset = state.current()
     if dataset is not None and apply_editor_delta(dataset, st.session_state.get(key) or {}):
-        state.changed(external=False)
+        state.changed_in_table()
 
 
 st.title("Dataset")
+if reopened := state.restore():
+    st.caption(f"Reopened {reopened}, the dataset last opened here.")
 render_open()
 working = state.current()
 if working is None:

@@ -25,7 +25,7 @@ SELECT_KEY, SHOWN_KEY = "monitor.job", "monitor.shown_states"
 ENDED = ("stopped", "cancelled", "interrupted")
 
 st.title("Monitor")
-st.caption("Loss, learning rate and gradient norm as training runs; stop or save from here.")
+st.caption("Loss, learning rate and gradient norm as training runs; stop, save or sample from here.")
 client = require_client()
 
 
@@ -64,12 +64,14 @@ def render_progress(run: dict, points: list[dict]) -> None:
 
 
 def render_controls(run: dict) -> None:
-    """Stop (the job saves first), and the actions the job's kind declares (save now for training)."""
-    c1, c2, _ = st.columns([1, 1, 3])
+    """Stop (the job saves first), and the actions the job's kind declares (save now, sample now)."""
+    c1, c2, c3, _ = st.columns([1, 1, 1, 2])
     if c1.button("Stop (saves first)", key=f"monitor.stop.{run['id']}"):
         act(lambda: client.stop(run["id"]), "Stop requested: the job saves, then ends.")
     if "save_now" in run.get("actions", []) and c2.button("Save now", key=f"monitor.save.{run['id']}"):
         act(lambda: client.action("save_now", run["id"]), "Save requested: a checkpoint after this step.")
+    if "sample_now" in run.get("actions", []) and c3.button("Sample now", key=f"monitor.sample.{run['id']}"):
+        act(lambda: client.action("sample_now", run["id"]), "Samples requested: clips after this step (Samples page).")
 
 
 def act(fn: Callable[[], object], success: str) -> None:

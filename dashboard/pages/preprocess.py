@@ -29,17 +29,26 @@ st.caption("Audio and labels to training tensors: one file per sample, a manifes
 client = require_client()
 
 
+# manifest row key -> the column header people read (and the skipped files' table)
+FILE_COLUMNS = {"file": "Tensor file", "source": "Audio", "duration_s": "Seconds", "frames": "Latent frames",
+                "condition_tokens": "Condition tokens", "text_tokens": "Text tokens",
+                "lyric_tokens": "Lyric tokens", "loudness": "Loudness", "mb": "Size (MB)"}
+ERROR_COLUMNS = {"file": "Audio", "reason": "Why it was skipped"}
+
+
 def default_paths() -> tuple[str, str]:
-    """The Dataset page's file (when saved) and a `tensors` folder beside it."""
-    dataset = dataset_state.current_path() or ""
+    """The open dataset's file (or the one last opened in this dashboard) and a `tensors` folder
+    beside it."""
+    dataset = dataset_state.current_path() or dataset_state.remembered_path() or ""
     output = str(Path(dataset).parent / "tensors") if dataset else ""
     return dataset, output
 
 
 def render_inputs() -> dict:
     dataset_default, output_default = default_paths()
-    st.session_state.setdefault(DATASET_KEY, dataset_default)
-    st.session_state.setdefault(OUTPUT_KEY, output_default)
+    for key, default in ((DATASET_KEY, dataset_default), (OUTPUT_KEY, output_default)):
+        if not st.session_state.get(key):  # fill blanks; never overwrite what the user typed
+            st.session_state[key] = default
     c1, c2 = st.columns(2)
     dataset = c1.text_input("Dataset file", key=DATASET_KEY, help=PreprocessSettings.spec("dataset").help)
     output = c2.text_input("Output folder", key=OUTPUT_KEY, help=PreprocessSettings.spec("output_dir").help)
@@ -109,11 +118,14 @@ def render_folder(folder: str) -> None:
     for row in rows:
         loudness = row.pop("loudness") or {}
         row["loudness"] = f"{loudness.get('mode', '')} {loudness.get('gain_db', 0):+.1f} dB" if loudness else ""
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    files = pd.DataFrame(rows, columns=list(FILE_COLUMNS)).rename(columns=FILE_COLUMNS)
+    st.dataframe(files.astype({"Seconds": "Float64"}), hide_index=True, width="stretch", placeholder="",
+                 column_config={"Seconds": st.column_config.NumberColumn(format="%.1f")})
     errors = manifest_errors(manifest)
     if errors:
         st.markdown(f"**Skipped ({len(errors)})**")
-        st.dataframe(pd.DataFrame(errors)[["file", "reason"]], hide_index=True, width="stretch")
+        skipped = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).rename(columns=ERROR_COLUMNS)
+        st.dataframe(skipped, hide_index=True, width="stretch", placeholder="")
 
 
 def live(output_dir: str) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard.components.event_log import percent, render_event_log
 from dashboard.components.models_panel import render_models_panel
-from dashboard.connection import require_client
+from dashboard.connection import lifecycle_note, require_client
 from shared.cli.util import format_seconds
 from shared.errors import StudioError
 
@@ -23,7 +23,8 @@ def render_daemon(snapshot: dict) -> None:
     resolved = device.get("resolved", True)
     cols[3].metric("Device", str(device.get("device", "?")),
                    help=None if resolved else "Chosen when a model is first loaded.")
-    st.caption(f"Studio home: {snapshot['home']}  ·  session {snapshot['daemon_session'][:8]}")
+    st.caption(f"Studio home: {snapshot['home']}  ·  session {snapshot['daemon_session'][:8]}  ·  "
+               f"{lifecycle_note(snapshot)}")
 
 
 def render_queue(snapshot: dict) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.components import dataset_state
+from dashboard.components.preset_exchange import render_epoch_advice, render_preset_exchange
 from dashboard.components.train_sources import auto_preset, default_tensors_dir, resume_check, resume_points
 from dashboard.connection import require_client
 from dashboard.forms import settings_form
@@ -20,7 +21,7 @@ from shared.cli.util import format_seconds
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError, TensorFolderError
 from shared.presets import list_presets, load_preset
-from shared.tensor_manifest import read_manifest
+from shared.tensor_manifest import describe_folder, read_manifest
 from shared.train_profile import dump_profile, read_profile
 from shared.train_settings import ADAPTER_TYPES, TrainSettings, settings_not_for
 
@@ -58,7 +59,7 @@ def apply_preset(name: str, adapter_type: str) -> None:
     are reported."""
     current = st.session_state.get(VALUES_KEY) or {}
     try:
-        preset = load_preset(name, adapter_type)
+        preset = load_preset(name, adapter_type, home=client.home)
     except SettingsError as err:
         st.session_state[NOTICES_KEY] = [("error", str(err))]
         return
@@ -74,7 +75,7 @@ def first_values() -> None:
     """On the first visit: the preset that fits the GPU, and the last preprocessing output."""
     if VALUES_KEY in st.session_state:
         return
-    name, why = auto_preset(client, list_presets())
+    name, why = auto_preset(client, list_presets(home=client.home))
     apply_preset(name, "lora")
     st.session_state.setdefault(VALUES_KEY, {})["tensors_dir"] = default_tensors_dir(client)
     st.session_state[NOTICES_KEY] = [("info", f"Preset {name} chosen for you ({why}).")]
@@ -83,7 +84,7 @@ def first_values() -> None:
 def render_presets(adapter_type: str) -> str:
     """The preset and the adapter type (the one selector for it); a change re-seeds the form with
     the preset's settings for that type (on_change). Returns the adapter type."""
-    presets = {p.name: p for p in list_presets()}
+    presets = {p.name: p for p in list_presets(home=client.home)}
     applied_name = (st.session_state.get(APPLIED_KEY) or (None, "lora"))[0]
     names = list(presets)
     c1, c2 = st.columns([3, 1])
@@ -127,23 +128,21 @@ def render_profile_upload() -> None:
 
 
 def render_tensors(value: str) -> str:
-    """The tensors folder, with what its manifest says (samples, model) or why it cannot be read."""
+    """The tensors folder, with what it holds (samples, model, warnings) or why it cannot be read."""
     folder = st.text_input("Training tensors folder", value, key=f"{form_key()}.tensors_dir",
                            help=TrainSettings.spec("tensors_dir").help).strip()
     if not folder:
         return folder
     try:
-        manifest = read_manifest(folder)
+        found = describe_folder(folder)
     except TensorFolderError as err:
         st.error(str(err))
         return folder
-    if manifest is None:
-        if Path(folder).is_dir():
-            st.warning("This folder has no manifest.json: it is read as a legacy folder of tensor files.")
-        return folder
-    model = manifest.get("model") or {}
-    st.caption(f"{len(manifest.get('files') or [])} sample(s) · made with {model.get('name') or 'an unknown model'}"
-               + (" · complete" if manifest.get("complete") else ""))
+    for warning in found["warnings"]:
+        st.warning(warning)
+    trigger = f" · trigger word {found['trigger_word']}" if found["trigger_word"] else ""
+    st.caption(f"{len(found['samples'])} sample(s) · made with {found['model'] or 'an unknown model'}{trigger}"
+               + (" · complete" if found.get("complete") else ""))
     return folder
 
 
@@ -195,11 +194,12 @@ def check(values: dict) -> tuple[TrainSettings | None, str | None]:
     except SettingsError as err:
         return None, str(err)
     if not settings.tensors_dir:
-        return settings, "train.tensors_dir: choose the folder of training tensors (made on the Preprocess page)"
+        return settings, str(TrainSettings.field_error("tensors_dir", "choose the folder of training tensors "
+                                                                      "(made on the Preprocess page)"))
     if not Path(settings.tensors_dir).expanduser().is_dir():
-        return settings, f"train.tensors_dir: {settings.tensors_dir} is not a folder"
+        return settings, str(TrainSettings.field_error("tensors_dir", f"{settings.tensors_dir} is not a folder"))
     if settings.resume_from and not Path(settings.resume_from).expanduser().is_dir():
-        return settings, f"train.resume_from: {settings.resume_from} is not a folder"
+        return settings, str(TrainSettings.field_error("resume_from", f"{settings.resume_from} is not a folder"))
     return settings, None
 
 
@@ -279,10 +279,12 @@ adapter_type = render_presets(st.session_state[VALUES_KEY].get("adapter_type", "
 profile_box = st.expander("Profile: save or load every setting as one file")
 with profile_box:
     render_profile_upload()
+exchange_box = st.container()  # filled once the form's settings are known
 for level, text in st.session_state.pop(NOTICES_KEY, []):
     getattr(st, level)(text)
 seeded = dict(st.session_state.get(VALUES_KEY) or {})
 tensors_dir = render_tensors(seeded.get("tensors_dir") or "")
+render_epoch_advice(tensors_dir, seed, seeded)
 render_models()
 hidden = settings_not_for(adapter_type)  # only the chosen adapter type's settings are shown
 values = {k: seeded[k] for k in hidden if k in seeded}
@@ -298,6 +300,8 @@ if settings is not None:  # filled in now that the form's values are known
     profile_box.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_dir)),
                                 file_name="training_profile.json", mime="application/json",
                                 key="train.profile_save", help="Every setting and the dataset, as one JSON file.")
+with exchange_box:
+    render_preset_exchange(client.home, seed, values, settings)
 if st.button("Start training", type="primary", key="train.start", disabled=problem is not None):
     start(settings)
 active = job_active()

@@ -5,7 +5,8 @@ import argparse
 import json
 import time
 
-from shared.cli.util import client_from_args, format_seconds, print_json, print_table, progress_line, submit_job
+from shared.cli.util import (client_from_args, format_bytes, format_seconds, print_json, print_table, progress_line,
+                              submit_job)
 from shared.client import FINISHED
 from shared.errors import SettingsError
 
@@ -55,9 +56,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"daemon   pid {snap['pid']}, up {format_seconds(snap['uptime_s'])}, session {snap['daemon_session'][:8]}")
     print(f"home     {snap['home']}")
     print(f"device   {device.get('device', '?')}{'' if device.get('resolved', True) else ' (not resolved yet)'}")
-    models = snap.get("models") or {}
-    loaded = models.get("loaded") if isinstance(models, dict) else None
-    print(f"models   {', '.join(loaded) if loaded else 'none loaded'}")
+    print(f"models   {models_line(snap.get('models') or {})}")
     running = snap.get("running")
     if running:
         print(f"running  {running['id']} ({running['kind']})  {progress_line(running.get('progress') or {})}")
@@ -67,6 +66,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     for job in snap["queue"]:
         print(f"         {job['id']} ({job['kind']})")
     return 0
+
+
+def models_line(models: dict) -> str:
+    """What the status reply's `models` (the model manager's snapshot) says is loaded, where."""
+    selected = (models.get("selected") or {}).get("name")
+    components = models.get("components") or {}
+    if not components:
+        return f"none loaded{f' ({selected} selected)' if selected else ''}"
+    in_use = set(models.get("in_use") or {})
+    parts = []
+    for name, item in components.items():
+        devices = ", ".join(sorted(set((item.get("placement") or {}).values()))) or "?"
+        busy = ", in use" if in_use & set(item.get("placement") or {}) else ""
+        parts.append(f"{name} ({devices}, {format_bytes(item.get('bytes'))}{busy})")
+    return f"{selected or '?'}: {'; '.join(parts)}"
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from shared.cli.util import print_json
+from shared.confine import refused_samples
 from shared.dataset import Dataset, DatasetOptions, backup_path, load_dataset, save_dataset
 from shared.dataset_csv import export_csv, import_csv
 from shared.dataset_guard import LabelLossError
@@ -22,6 +23,7 @@ from shared.dataset_scan import ScanProblem, label_sources, scan_keeping_labels
 from shared.errors import DatasetError
 from shared.prompt import training_captions
 from shared.split_settings import SplitAudioSettings
+from shared.wording import counted, readable
 
 
 FORCE_HELP = "save even when labels or options the dataset file has would be dropped (it is kept as .bak)"
@@ -92,7 +94,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s):", file=sys.stderr)
         for p in problems:
-            print(f"  {p['file']}: {p['problem']}", file=sys.stderr)
+            print(f"  {readable(p['file'])}: {readable(p['problem'])}", file=sys.stderr)
     return 0
 
 
@@ -106,6 +108,8 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
         print_json({**report.to_dict(), "saved": saved})
     else:
         print(report.summary())
+        for note in report.notes:
+            print(f"  note: {note}", file=sys.stderr)
         for issue in report.issues:
             print(f"  {issue}", file=sys.stderr)
         if not saved:
@@ -128,7 +132,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"csv": str(path), "rows": len(dataset.samples)})
     else:
-        print(f"{path}: {len(dataset.samples)} rows")
+        print(f"{path}: {counted(len(dataset.samples), 'row')}")
     return 0
 
 
@@ -138,13 +142,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     prompts = training_captions(dataset)
     if args.json:
-        print_json({**dataset.to_dict(), "training_captions": prompts})
+        print_json({**dataset.to_dict(), "training_captions": prompts,
+                    "refused": [{"file": s.audio, "reason": r} for s, r in refused_samples(dataset)]})
         return 0
     _print_options(dataset)
-    rows = [{"file": dataset.key(s), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
+    rows = [{"file": readable(dataset.key(s)), "seconds": f"{s.duration:.1f}", "bpm": s.bpm, "key": s.keyscale or None,
              "ts": s.timesignature or None, "lang": s.language, "instr": "yes" if s.is_instrumental else "",
              "prompt": _clip(p, 60)} for s, p in zip(dataset.samples, prompts, strict=True)]
     print_table(rows, ["file", "seconds", "bpm", "key", "ts", "lang", "instr", "prompt"])
+    for _, reason in refused_samples(dataset):
+        print(f"refused: {reason}", file=sys.stderr)
     return 0
 
 

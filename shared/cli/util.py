@@ -85,7 +85,23 @@ def wait_for_job(client: StudioClient, job_id: str, args: argparse.Namespace) ->
         print(("\n" if tty else "") + f"job {job_id}: {job['state']}", file=sys.stderr)
         if job.get("error"):
             print(f"error: {job['error']['ename']}: {job['error']['evalue']}", file=sys.stderr)
+        for line in outputs_of(job):
+            print(line)
     return 0 if job["state"] == "done" else 1
+
+
+def outputs_of(job: dict) -> list[str]:
+    """What a finished job made, where: a training's final adapter and best epoch, or the
+    checkpoint a stopped one resumes from."""
+    result = job.get("result") or {}
+    lines = []
+    if result.get("final"):
+        best = result.get("best_epoch")
+        lines.append(f"final adapter: {result['final']}" + (f"  (best epoch {best})" if best is not None else
+                                                             "  (the last epoch's weights)"))
+    if job.get("state") == "stopped" and result.get("last_checkpoint"):
+        lines.append(f"resume from: {result['last_checkpoint']}")
+    return lines
 
 
 def submit_job(args: argparse.Namespace, kind: str, settings: dict) -> int:

@@ -42,7 +42,7 @@ def test_a_reply_or_event_sent_back_is_never_taken_for_a_request(daemon):
     for direction in ("reply", "event"):
         sock.send_multipart(session.serialize(session.msg("shutdown", direction=direction)))
         refused = reply_of(sock, session)
-        assert refused["ename"] == "AuthError" and f"a {direction} message" in refused["evalue"]
+        assert refused["ename"] == "AuthError" and f"{direction} message was sent where" in refused["evalue"]
     assert daemon.ping()["pong"]
 
 
@@ -52,7 +52,7 @@ def test_an_error_reply_quotes_a_huge_value_only_in_part(daemon):
     huge = {"kind": "selftest", "settings": {"steps": "9" * 500_000}}
     sock.send_multipart(session.serialize(session.msg("submit", huge)))
     reply = reply_of(sock, session)
-    assert reply["ename"] == "SettingsError" and "selftest.steps" in reply["evalue"]
+    assert reply["ename"] == "SettingsError" and reply["evalue"].startswith("Steps: expected int")
     assert len(reply["evalue"]) < 3000 and "more characters" in reply["evalue"]
 
 

@@ -98,7 +98,7 @@ def test_error_replies_name_what_is_wrong(daemon):
         daemon.request("frobnicate")
     with pytest.raises(ProtocolError, match="unknown job kind 'nope'"):
         daemon.submit("nope")
-    with pytest.raises(SettingsError, match=r"selftest\.steps: expected int, got 'many'"):
+    with pytest.raises(SettingsError, match=r"^Steps: expected int, got 'many'"):
         daemon.submit("selftest", {"steps": "many"})
     with pytest.raises(SettingsError, match="unknown setting.*colour"):
         daemon.submit("selftest", {"colour": "red"})

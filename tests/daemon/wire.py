@@ -10,10 +10,7 @@ from shared.protocol import DELIM, Session
 
 def raw_socket(client) -> zmq.Socket:
     """A DEALER on the daemon's request port, secured as the client's own sockets are."""
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(client.address("request_port"))
-    return sock
+    return client.connect(zmq.DEALER, "request_port")
 
 
 def reply_of(sock: zmq.Socket, session: Session, timeout_ms: int = 3000) -> dict:

@@ -54,7 +54,7 @@ def test_gone_files_are_reported_not_unreadable_ones(audio_folder):
     result = scan_keeping_labels(audio_folder, label_sources(audio_folder, None)[0])
     reasons = {p.path: p.reason for p in result.problems}
     assert reasons["beta.wav"] == "no longer in the folder; removed from the dataset"
-    assert reasons["alpha.wav"].startswith("unreadable audio")
+    assert reasons["alpha.wav"].startswith("not a valid .wav file")
 
 
 def test_a_save_that_drops_labels_is_refused_then_forced_with_a_backup(audio_folder):

@@ -79,8 +79,8 @@ def test_saving_onto_a_folder_is_refused(audio_folder):
     ("{broken", r"not valid JSON \(line 1"),
     ('{"format": "something else"}', "not an ACE-Step Studio dataset"),
     ('{"format": "acestep-studio-dataset", "version": 99, "samples": []}', "newer than this program"),
-    ('{"format": "acestep-studio-dataset", "version": 1, "genre_ratio": 2.0}', "genre_ratio"),
-    ('{"format": "acestep-studio-dataset", "version": 1, "tag_position": "middle"}', "tag_position"),
+    ('{"format": "acestep-studio-dataset", "version": 1, "genre_ratio": 2.0}', "Genre ratio: 2.0 is above"),
+    ('{"format": "acestep-studio-dataset", "version": 1, "tag_position": "middle"}', "Tag position: 'middle'"),
     ('{"format": "acestep-studio-dataset", "version": 1, "samples": [{"audio": "a.wav"}, {"audio": "b.wav", '
      '"bpm": "fast"}]}', r"samples\[1\]\.bpm"),
     ('{"format": "acestep-studio-dataset", "version": 1, "samples": [{"audio": "a.wav", "keyscale": "H"}]}',

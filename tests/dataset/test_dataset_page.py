@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from daemon.dataset_demo import write_demo_dataset
-from shared.dataset import load_dataset
+from shared.dataset import load_dataset, save_dataset
 from tests.conftest import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -34,9 +34,13 @@ def open_page(monkeypatch, home, dataset_file=None) -> AppTest:
 
 
 def editor(at: AppTest):
-    version = at.session_state["dataset.version"]
+    version = at.session_state["dataset.table_version"]
     [table] = [d for d in at.data_editor if d.key == f"dataset.editor.{version}"]
     return table, f"dataset.editor.{version}"
+
+
+def sample_key(at: AppTest, index: int) -> str:
+    return f"dataset.sample.{at.session_state['dataset.editor_version']}.{index}"
 
 
 def edit_cells(at: AppTest, rows: dict) -> None:
@@ -50,6 +54,7 @@ def test_open_edit_a_cell_and_save(tmp_path, monkeypatch, demo_file):
     at = open_page(monkeypatch, tmp_path / "home", demo_file)
     table, _ = editor(at)
     assert len(table.value) == 8 and table.value.loc[0, "file"] == "instrumental/theme.wav"
+    assert table.proto.HasField("placeholder") and table.proto.placeholder == ""  # an empty BPM is blank, not None
     assert table.value.loc[0, "training prompt"].startswith("demotone, ")
 
     edit_cells(at, {0: {"caption": "edited in the table", "bpm": 101, "key": "F# minor"}})
@@ -74,7 +79,7 @@ def test_edits_survive_reruns_and_a_page_change(tmp_path, monkeypatch, demo_file
     table, _ = editor(at)
     assert table.value.loc[1, "genre"] == "bolero"
     # text typed in the one-sample editor and the page left in the same step: still kept
-    key = f"dataset.sample.{at.session_state['dataset.version']}.0"
+    key = sample_key(at, 0)
     at.text_area(key=f"{key}.caption").input("typed, then left the page")
     at.switch_page("pages/service.py").run()
     assert at.session_state["dataset.working"].samples[0].caption == "typed, then left the page"
@@ -82,7 +87,7 @@ def test_edits_survive_reruns_and_a_page_change(tmp_path, monkeypatch, demo_file
 
 def test_options_change_the_training_prompt(tmp_path, monkeypatch, demo_file):
     at = open_page(monkeypatch, tmp_path / "home", demo_file)
-    key = f"dataset.options.{at.session_state['dataset.version']}"
+    key = f"dataset.options.{at.session_state['dataset.generation']}"
     at.text_input(key=f"{key}.trigger_word").set_value("newtag").run()
     at.selectbox(key=f"{key}.tag_position").set_value("append").run()
     at.selectbox(key=f"{key}.language").set_value("ja").run()
@@ -100,9 +105,9 @@ def test_one_sample_editor_applies_and_shows_the_prompts(tmp_path, monkeypatch, 
     at = open_page(monkeypatch, tmp_path / "home", demo_file)
     at.selectbox(key="dataset.pick").set_value(2).run()
     assert at.get("audio"), "the sample's audio player is shown"
-    key = f"dataset.sample.{at.session_state['dataset.version']}.2"
+    key = sample_key(at, 2)
     at.text_area(key=f"{key}.lyrics").input("[verse]\nnew words").run()
-    key = f"dataset.sample.{at.session_state['dataset.version']}.2"  # renewed after the edit
+    assert sample_key(at, 2) == key  # not rebuilt under the user's hands
     at.checkbox(key=f"{key}.is_instrumental").check().run()
     assert not at.exception
     sample = at.session_state["dataset.working"].samples[2]
@@ -117,7 +122,7 @@ def test_csv_import_shows_the_row_report(tmp_path, monkeypatch, demo_file):
     at.text_input(key="dataset.csv.path").set_value(str(csv)).run()
     at.button(key="dataset.csv.import").click().run()
     assert not at.exception
-    assert any("2 rows, 1 samples updated, 2 problem(s)" in w.value for w in at.warning)
+    assert any("2 rows, 1 sample updated, 2 problems" in w.value for w in at.warning)
     report = [d.value for d in at.dataframe if "message" in d.value.columns][0]
     assert list(report["row"]) == [2, 3] and list(report["column"]) == ["BPM", "File"]
     table, _ = editor(at)
@@ -203,3 +208,59 @@ def test_a_save_that_drops_labels_asks_first(tmp_path, monkeypatch, demo_file):
     assert not at.exception and any("Saved 8 samples" in s.value for s in at.success)
     assert load_dataset(demo_file).options.trigger_word == ""
     assert demo_file.with_name("dataset.json.bak").read_bytes() == original
+
+
+def test_a_failed_import_clears_the_last_report_and_names_every_file_column(tmp_path, monkeypatch, demo_file):
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    first = tmp_path / "first.csv"
+    first.write_text("file,bpm\nvocal/drive.wav,fast\n", encoding="utf-8")
+    at.text_input(key="dataset.csv.path").set_value(str(first)).run()
+    at.button(key="dataset.csv.import").click().run()
+    assert any("1 row, 1 sample updated, 1 problem;" in w.value for w in at.warning)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("name,caption\nx,y\n", encoding="utf-8")
+    at.text_input(key="dataset.csv.path").set_value(str(wrong)).run()
+    at.button(key="dataset.csv.import").click().run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert "file, filename, file_name, path, audio, audio_path, filepath" in error
+    assert not [w for w in at.warning if "updated" in w.value], "the first import's report is gone"
+    assert not [d for d in at.dataframe if "message" in d.value.columns]
+
+
+def test_a_new_browser_session_reopens_the_last_dataset(tmp_path, monkeypatch, demo_file):
+    home = tmp_path / "home"
+    open_page(monkeypatch, home, demo_file)
+    at = open_page(monkeypatch, home)  # a browser reload: a new session, nothing in it
+    assert at.session_state["dataset.path"] == str(demo_file)
+    assert any(f"Reopened {demo_file}" in c.value for c in at.caption)
+    assert len(editor(at)[0].value) == 8
+    assert (home / "dashboard" / "recent.json").is_file()  # the dashboard's own file, not the daemon's
+
+
+def test_the_table_is_never_rebuilt_under_the_user(tmp_path, monkeypatch, demo_file):
+    """A rebuilt table drops what is being typed in it and an edit committed to the old one."""
+    dataset = load_dataset(demo_file)
+    for sample in dataset.samples:  # no key anywhere: the column held only empty cells
+        sample.keyscale = ""
+    save_dataset(dataset, demo_file, force=True)
+    at = open_page(monkeypatch, tmp_path / "home", demo_file)
+    table, key = editor(at)
+    identity = table.proto.id
+    pending = {0: {"key": "D major"}}
+    at.session_state[key] = {"edited_rows": pending, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert editor(at)[0].proto.id == identity  # the first key in an empty column kept the table
+    at.selectbox(key="dataset.pick").set_value(3).run()
+    at.text_input(key=f"{sample_key(at, 3)}.genre").input("jazz").run()
+    assert editor(at)[0].proto.id == identity  # an edit below, of a row the table did not edit
+    pending[3] = {"caption": "typed in the table"}
+    at.session_state[key] = {"edited_rows": pending, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    working = at.session_state["dataset.working"].samples
+    assert (working[0].keyscale, working[3].caption, working[3].genre) == ("D major", "typed in the table", "jazz")
+    assert at.text_area(key=f"{sample_key(at, 3)}.caption").value == "typed in the table"
+    # the same cell edited below: the table is renewed, so its old edit is not applied over the new text
+    at.text_area(key=f"{sample_key(at, 3)}.caption").input("typed below").run()
+    assert working[3].caption == "typed below" and editor(at)[0].value.loc[3, "caption"] == "typed below"

@@ -120,11 +120,11 @@ def test_an_unreadable_file_is_reported_and_the_rest_is_split(long_folder, tmp_p
 
 
 def test_settings_refuse_missing_or_identical_folders(tmp_path):
-    with pytest.raises(SettingsError, match="input_dir"):
+    with pytest.raises(SettingsError, match="Input dir: a folder of audio is required"):
         SplitAudioSettings.from_dict({"output_dir": str(tmp_path)})
     with pytest.raises(SettingsError, match="must differ"):
         SplitAudioSettings.from_dict({"input_dir": str(tmp_path), "output_dir": str(tmp_path)})
-    with pytest.raises(SettingsError, match="segment_seconds"):
+    with pytest.raises(SettingsError, match="Segment seconds: 0.1 is below"):
         SplitAudioSettings.from_dict({"input_dir": "a", "output_dir": "b", "segment_seconds": 0.1})
 
 

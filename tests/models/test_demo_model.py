@@ -132,6 +132,60 @@ def test_decoder_output_depends_on_every_input(model):
             assert not torch.allclose(ref, other), key
 
 
+# model.decoder(**padded_batch(model))[0][:, ::5, :3] of the seed-0 demo checkpoint (generator version 2).
+# A change here changes what every test on the demo model trains on: regenerate it only on purpose.
+GOLDEN_PADDED = [
+    [[0.00406, -0.20165, -0.07614], [0.01842, 0.00575, -0.50453], [0.16839, -0.14924, 0.25209],
+     [-0.01949, -0.03734, 0.5537], [-0.19031, 0.17861, -0.18569]],
+    [[-0.01761, 0.18569, -0.365], [0.13754, 0.02002, 0.228], [-0.44288, -0.1778, -0.24239],
+     [-0.01954, 0.09479, -0.38724], [-0.13754, -0.09373, 0.3057]],
+]
+
+
+def padded_batch(model) -> dict:
+    """Two rows, the second padded after 13 of 21 frames (odd: the patch padding runs too), with
+    padded text and lyrics; everything drawn from one seeded generator."""
+    gen = torch.Generator().manual_seed(1234)
+    width, frames = model.config.text_hidden_dim, 21
+    mask = torch.ones(2, frames)
+    mask[1, 13:] = 0
+    text_mask, lyric_mask = torch.ones(2, 6), torch.ones(2, 5)
+    text_mask[1, 4:] = 0
+    lyric_mask[0, 2:] = 0
+    with torch.no_grad():
+        states, cond_mask = model.encoder(
+            text_hidden_states=torch.randn(2, 6, width, generator=gen), text_attention_mask=text_mask,
+            lyric_hidden_states=torch.randn(2, 5, width, generator=gen), lyric_attention_mask=lyric_mask,
+            refer_audio_acoustic_hidden_states_packed=torch.randn(2, 3, 64, generator=gen),
+            refer_audio_order_mask=torch.tensor([0, 1]))
+    x_t = torch.randn(2, frames, 64, generator=gen) * mask[..., None]
+    t = torch.tensor([0.3, 0.8])
+    return dict(hidden_states=x_t, timestep=t, timestep_r=t, attention_mask=mask, encoder_hidden_states=states,
+                encoder_attention_mask=cond_mask, context_latents=torch.randn(2, frames, 128, generator=gen))
+
+
+def test_decoder_output_on_a_padded_batch_is_fixed(model):
+    with torch.no_grad():
+        velocity = model.decoder(**padded_batch(model))[0]
+    torch.testing.assert_close(velocity[:, ::5, :3], torch.tensor(GOLDEN_PADDED), atol=1e-4, rtol=0)
+
+
+def test_decoder_discards_both_masks_as_the_official_one_does(model):
+    inputs = padded_batch(model)
+    unmasked = {**inputs, "attention_mask": torch.ones_like(inputs["attention_mask"]),
+                "encoder_attention_mask": torch.ones_like(inputs["encoder_attention_mask"])}
+    with torch.no_grad():
+        padded = model.decoder(**inputs)[0]
+        assert torch.equal(padded, model.decoder(**unmasked)[0])
+        # So the padding reaches the real frames: row 1 alone, without its padding, differs.
+        valid_tokens = int(inputs["encoder_attention_mask"][1].sum())
+        alone = model.decoder(**{
+            key: (value[1:, :13] if key in ("hidden_states", "attention_mask", "context_latents")
+                  else value[1:, :valid_tokens] if key.startswith("encoder") else value[1:])
+            for key, value in inputs.items()})[0]
+    assert not torch.allclose(alone[0], padded[1, :13], atol=1e-3)
+
+
 def test_eager_and_sdpa_agree(model):
     with torch.no_grad():
         states, mask = model.encoder(**condition(model))

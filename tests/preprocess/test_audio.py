@@ -74,3 +74,28 @@ def test_none_leaves_audio_untouched(tmp_path):
     audio = load_audio(write_tone(tmp_path / "a.wav", 0.5)).audio
     out, applied = normalize(audio, SAMPLE_RATE, "none")
     assert out is audio and applied["gain_db"] == 0.0
+
+
+@pytest.mark.parametrize("frames, rate, level, reason", [
+    (1, 48_000, 0.5, r"2.08e-05 s long, shorter than the minimum of 1 s \(Min duration\)"),  # one sample
+    (1_000, 48_000, 0.5, r"0.0208 s long, shorter than the minimum of 1 s"),  # 21 ms
+    (48, 1, 0.5, r"sample rate 1 Hz is not audio"),  # a 1 Hz file: 48 "seconds"
+    (48_000, 48_000, 10 ** (589 / 20), r"peak \+589.0 dBFS is far beyond full scale"),  # +589 dBFS float wav
+    (48_000, 48_000, float("inf"), "NaN or Inf"),
+])
+def test_degenerate_audio_is_refused_with_the_reason(tmp_path, frames, rate, level, reason):
+    path = tmp_path / "odd.wav"
+    sf.write(str(path), np.full((frames, 2), level, dtype=np.float32) * np.sign(np.arange(frames) % 2 - 0.5)[:, None],
+             rate, subtype="FLOAT")
+    with pytest.raises(AudioError, match=reason):
+        load_audio(path, min_duration=1.0)
+
+
+def test_the_minimum_is_a_setting_and_one_second_passes(tmp_path):
+    from shared.errors import SettingsError
+    from shared.preprocess_settings import PreprocessSettings
+
+    assert PreprocessSettings().min_duration == 1.0
+    assert load_audio(write_tone(tmp_path / "one.wav", 1.0), min_duration=1.0).duration == pytest.approx(1.0)
+    with pytest.raises(SettingsError, match=r"^Min duration \(s\): 30.0 s is longer than Max duration \(s\)"):
+        PreprocessSettings(min_duration=30.0, max_duration=10.0).replace()

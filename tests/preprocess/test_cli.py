@@ -1,6 +1,7 @@
 """The `preprocess` and `tensors` verbs: flags from the settings registry, absolute paths, the listing."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from daemon.preprocess.tensor_folder import MANIFEST_FORMAT, write_manifest, write_sample
@@ -20,11 +21,24 @@ def test_flags_become_settings_with_absolute_paths(tmp_path, monkeypatch):
 
 
 def test_bad_flag_values_are_refused(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit:
         build_parser().parse_args(["preprocess", "d.json", "-o", "out", "--normalize", "rms"])
-    except SystemExit as exit:
-        assert exit.code == 2
-    assert "rms" in capsys.readouterr().err
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "'rms' is not one of ['none', 'peak', 'lufs', 'peak_lufs']" in err and "--normalize" in err
+
+
+def table_rows(text: str, first_header: str) -> list[dict[str, str]]:
+    """The rows of the table whose header line starts with `first_header`, by column name."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first_header))
+    header = lines[start].split()
+    rows = []
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        rows.append(dict(zip(header, line.split(None, len(header) - 1), strict=True)))
+    return rows
 
 
 def test_tensors_lists_files_and_errors(tmp_path, capsys):
@@ -37,5 +51,10 @@ def test_tensors_lists_files_and_errors(tmp_path, capsys):
                               "files": [entry], "errors": errors})
     assert main(["tensors", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "x.safetensors" in out and "50" in out and "bad.wav: the file is empty" in out
+    [row] = table_rows(out, "FILE ")
+    assert (row["FILE"], row["FRAMES"], row["CONDITION_TOKENS"]) == ("x.safetensors", "50", "70")
+    assert "1 file(s) skipped" in out
+    skipped = table_rows(out.split("skipped:", 1)[1], "FILE ")
+    assert skipped == [{"FILE": "bad.wav", "REASON": "bad.wav: the file is empty"}]
     assert main(["tensors", str(tmp_path / "missing")]) == 1
+    assert "no manifest.json" in capsys.readouterr().err

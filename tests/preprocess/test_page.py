@@ -48,5 +48,27 @@ def test_page_submits_and_shows_the_jobs_error_then_the_folder(daemon, monkeypat
                          "files": [entry], "errors": [{"file": "b.wav", "reason": "b.wav: silent"}]})
     at.run()
     files = at.dataframe[0].value
-    assert list(files["frames"]) == [25] and list(files["text_tokens"]) == [30]
-    assert list(at.dataframe[1].value["reason"]) == ["b.wav: silent"]
+    assert list(files.columns) == ["Tensor file", "Audio", "Seconds", "Latent frames", "Condition tokens",
+                                   "Text tokens", "Lyric tokens", "Loudness", "Size (MB)"]
+    assert list(files["Latent frames"]) == [25] and list(files["Text tokens"]) == [30]
+    assert at.dataframe[0].proto.HasField("placeholder") and at.dataframe[0].proto.placeholder == ""  # blank, not None
+    assert list(at.dataframe[1].value["Why it was skipped"]) == ["b.wav: silent"]
+
+
+def test_a_fresh_session_is_prefilled_and_errors_name_labels(daemon, monkeypatch, tmp_path):
+    write_tone(tmp_path / "songs" / "a.wav", 0.5)
+    dataset = make_dataset(tmp_path / "songs", [Sample(audio="a.wav", caption="tone")])
+    at = open_page(monkeypatch, daemon.home, "pages/preprocess.py")
+    assert at.text_input(key="preprocess.dataset").value == ""  # nothing opened in this dashboard yet
+    at.button(key="preprocess.start").click().run()
+    assert [e.value for e in at.error] == ["Dataset file: a path is required"]
+
+    # a dataset opened on the Dataset page; then a new browser session opens Preprocess
+    dataset_page = open_page(monkeypatch, daemon.home, "app.py")
+    dataset_page.switch_page("pages/dataset.py").run()
+    dataset_page.text_input(key="dataset.open.path").set_value(str(dataset))
+    dataset_page.button(key="dataset.open").click().run()
+    assert not dataset_page.exception
+    at = open_page(monkeypatch, daemon.home, "pages/preprocess.py")
+    assert at.text_input(key="preprocess.dataset").value == str(dataset)
+    assert at.text_input(key="preprocess.output_dir").value == str(tmp_path / "songs" / "tensors")

@@ -175,7 +175,25 @@ def test_nan_after_encoding_is_reported_and_skipped(tmp_path, run_inline, monkey
 
     poisoned.calls = 0
     monkeypatch.setattr(pipeline, "second_stage", poisoned)
-    run = run_inline(settings_for(dataset, tmp_path / "out"))
+    run = run_inline(settings_for(dataset, tmp_path / "out", min_duration=0.5))
     assert run.result["written"] == 1, run.result["failed"]
     assert [(f["file"], "NaN" in f["reason"]) for f in run.result["failed"]] == [("nan.wav", True)]
     assert run.of_type("file_error")[0]["file"] == "nan.wav"
+
+
+def test_audio_outside_the_dataset_folder_is_refused_never_opened(tmp_path, run_inline):
+    folder = tmp_path / "songs"
+    write_tone(folder / "piano.wav", 1.0)
+    secret = write_tone(tmp_path / "outside" / "secret.wav", 1.0, freq=330)
+    (folder / "link.wav").symlink_to(secret)
+    samples = [Sample(audio=path, caption="x") for path in
+               ("piano.wav", "../outside/secret.wav", "/etc/passwd", "link.wav")]
+    dataset = make_dataset(folder, samples)
+    first = run_inline(settings_for(dataset, tmp_path / "tensors"))
+    failed = {f["file"]: f["reason"] for f in first.result["failed"]}
+    assert first.result["written"] == 1 and set(failed) == {"../outside/secret.wav", "/etc/passwd", "link.wav"}
+    assert all(f"lies outside the dataset folder {folder}; refused, never opened" in r for r in failed.values())
+
+    make_dataset(folder, samples, audio_root=str(tmp_path / "outside"))  # the user allows that one folder
+    second = run_inline(settings_for(dataset, tmp_path / "tensors"))
+    assert second.result["written"] == 2 and [f["file"] for f in second.result["failed"]] == ["/etc/passwd"]

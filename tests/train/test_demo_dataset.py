@@ -55,7 +55,8 @@ def test_training_on_the_demo_dataset_lowers_the_loss(demo_manager, demo_root, t
         adapter.remove()
     assert after < before, (before, after)
     config = json.loads((tmp_path / "train" / "final" / "adapter_config.json").read_text())
+    info = json.loads((tmp_path / "train" / "final" / "training_info.json").read_text())
     from daemon.dataset_demo import TRIGGER_WORD
 
-    assert config["trigger_word"] == TRIGGER_WORD and config["model_name"] == "acestep-v15-demo"
+    assert config["trigger_word"] == TRIGGER_WORD and info["model_name"] == "acestep-v15-demo"
     assert abs(fixed_loss() - before) < 1e-9  # the shared model is as it was after the job

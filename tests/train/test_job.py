@@ -60,11 +60,19 @@ def test_stop_saves_a_resumable_checkpoint_first(daemon, demo_root, dit_dir, ten
     job = daemon.wait(job_id, timeout=120)
     assert job["state"] == "stopped" and job["result"]["outcome"] == "stopped"
     checkpoint = Path(job["result"]["last_checkpoint"])
-    assert (checkpoint / "training_state.json").is_file()
-    resumed = daemon.submit("train", {**settings, "epochs": 1 + json.loads(
-        (checkpoint / "training_state.json").read_text())["epoch"], "resume_from": str(checkpoint)})
-    done = daemon.wait(resumed, timeout=240)
+    state = json.loads((checkpoint / "training_state.json").read_text())
+    assert state["global_step"] == job["result"]["global_step"] >= 1
+    resumed = daemon.submit("train", {**settings, "epochs": 1 + state["epoch"], "resume_from": str(checkpoint)})
+    events: list[dict] = []
+    done = daemon.wait(resumed, on_event=events.append, timeout=240)
     assert done["state"] == "done", done.get("error")
+    mine = [e for e in events if e.get("job_id") == resumed]
+    resumed_event = next(e["data"] for e in mine if e["type"] == "resumed")
+    assert resumed_event["step"] == state["global_step"] and resumed_event["epoch"] == state["epoch"]
+    assert resumed_event["changed"] == {"epochs": [500, 1 + state["epoch"]]}
+    first_step = next(e["data"]["step"] for e in mine if e["type"] == "metric" and "loss" in e["data"])
+    assert first_step == state["global_step"] + 1  # it goes on from the checkpoint, not from step 1
+    assert done["result"]["global_step"] == 4 * (1 + state["epoch"])  # 4 steps per epoch, the epoch finished
 
 
 def test_tensors_of_another_model_are_refused(daemon, demo_root, dit_dir, tmp_path, samples):
@@ -77,7 +85,7 @@ def test_tensors_of_another_model_are_refused(daemon, demo_root, dit_dir, tmp_pa
 
 
 def test_every_preset_validates_in_both_variants():
-    names = [p.name for p in list_presets()]
+    names = [p.name for p in list_presets() if p.source == "shipped"]  # not a user's own imports
     assert {"recommended", "quick_test"} <= set(names)
     for name in names:
         for adapter_type in ("lora", "lokr", "dora", "loha"):
@@ -102,7 +110,7 @@ def test_cli_settings_layer_defaults_preset_and_overrides(tmp_path):
     assert settings.adapter_type == "lokr" and settings.epochs == 3
     assert settings.learning_rate == lokr.learning_rate and settings.tensors_dir == str(tmp_path)
     assert Path(settings.resume_from).is_absolute()
-    with pytest.raises(SettingsError, match="rank"):
+    with pytest.raises(SettingsError, match="^Rank: expected int"):
         TrainSettings().with_overrides(["rank=many"])
 
 
@@ -124,3 +132,29 @@ def test_sigterm_to_the_daemon_saves_the_running_training(daemon_proc, demo_root
     assert len(saved) == 1
     state = json.loads((saved[0] / "training_state.json").read_text())
     assert state["global_step"] >= 1
+
+
+def test_bf16_true_gives_the_daemon_its_decoder_back_in_its_own_dtype(demo_root, dit_dir, tensors, tmp_path):
+    """The job function on a model manager as the daemon runs it: the shared decoder comes back in
+    float32 with the very weights it had, ready for the next job."""
+    import torch
+
+    from daemon.models.manager import ModelManager
+    from daemon.train.run import run_training
+    from shared.config import DaemonSettings
+
+    from tests.conftest import job_context
+
+    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")]), home=tmp_path / "home")
+    try:
+        manager.select("acestep-v15-demo")
+        before = {k: v.clone() for k, v in manager.get("dit").decoder.state_dict().items()}
+        settings = TrainSettings.from_dict({**JOB_SETTINGS, "epochs": 1, "precision": "bf16-true",
+                                            "tensors_dir": str(tensors)})
+        result = run_training(job_context(manager, tmp_path / "run", "train", settings), settings)
+        assert result["outcome"] == "completed"
+        after = manager.get("dit").decoder.state_dict()
+        assert {k: v.dtype for k, v in after.items()} == {k: v.dtype for k, v in before.items()}
+        assert all(torch.equal(after[k], before[k]) for k in before)
+    finally:
+        manager.close()

@@ -3,6 +3,7 @@ LyCORIS, both carrying the trigger word, fingerprint and settings; and training 
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from safetensors import safe_open
 
 from daemon.train import batching
 from daemon.train.adapters import load_adapter
+from daemon.train.adapters.metadata import read_training_info
 from daemon.train.loop import train
 from daemon.train.objective import validation_loss
 from daemon.train.timesteps import TimestepSampler
@@ -57,7 +59,7 @@ def _outputs(fresh_model, samples, tmp_path, adapter_type):
 
 
 def test_lora_output_loads_with_peft_and_reproduces_the_trained_outputs(fresh_model, samples, tmp_path):
-    from peft import PeftModel
+    from peft import LoraConfig, PeftModel
 
     probe, expected, base, base_out = _outputs(fresh_model, samples, tmp_path, "lora")
     final = tmp_path / "final"
@@ -70,9 +72,15 @@ def test_lora_output_loads_with_peft_and_reproduces_the_trained_outputs(fresh_mo
     assert config["peft_type"] == "LORA" and config["task_type"] == "FEATURE_EXTRACTION"
     assert config["r"] == 4 and config["lora_alpha"] == 8
     assert config["trigger_word"] == "zxq" and config["tag_position"] == "append"
-    assert config["model_fingerprint"] == "f" * 64 and config["training_settings"]["rank"] == 4
+    # PEFT's fields and the two ace-lora-trainer readers look for; the rest lives beside it.
+    assert set(config) - set(LoraConfig.__dataclass_fields__) == {"trigger_word", "tag_position"}
+    info = read_training_info(final)
+    assert info == json.loads((final / "training_info.json").read_text())
+    assert info["model_fingerprint"] == "f" * 64 and info["training_settings"]["rank"] == 4
+    assert info["created_by"] == "acestep-lora-studio" and info["epoch"] == 3 and info["trigger_word"] == "zxq"
     header = _header(final / "adapter_model.safetensors")
     assert header["trigger_word"] == "zxq" and json.loads(header["training_settings"])["adapter_type"] == "lora"
+    assert header["model_fingerprint"] == "f" * 64 and header["created_by"] == "acestep-lora-studio"
     keys = safe_open(str(final / "adapter_model.safetensors"), framework="pt").keys()
     assert "base_model.model.layers.0.self_attn.q_proj.lora_A.weight" in keys
 
@@ -99,8 +107,26 @@ def test_lokr_output_loads_with_lycoris_and_reproduces_the_trained_outputs(fresh
     assert torch.allclose(got, expected, atol=1e-5)
     config = json.loads((final / "lokr_config.json").read_text())
     assert config["algo"] == "lokr" and config["linear_dim"] == 4 and config["factor"] == -1
-    assert config["trigger_word"] == "zxq" and config["model_fingerprint"] == "f" * 64
-    assert _header(final / "lokr_weights.safetensors")["tag_position"] == "append"
+    assert config["trigger_word"] == "zxq" and "model_fingerprint" not in config
+    assert read_training_info(final)["model_fingerprint"] == "f" * 64
+    header = _header(final / "lokr_weights.safetensors")
+    assert header["tag_position"] == "append" and json.loads(header["lokr_config"])["linear_dim"] == 4
+
+
+def test_peft_loads_a_studio_lora_without_warnings_about_studio_fields(fresh_model, samples, tmp_path):
+    from peft import PeftModel
+
+    _train_a_little(fresh_model, samples, tmp_path, "lora")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        PeftModel.from_pretrained(fresh_model().decoder, str(tmp_path / "final"), is_trainable=False)
+    unexpected = [str(w.message) for w in caught if "Unexpected keyword arguments" in str(w.message)]
+    # PEFT 0.21 names every key it does not know; only the two readers need are left (ADAPTER_FORMATS.md).
+    assert all(m.startswith("Unexpected keyword arguments ['tag_position', 'trigger_word']") for m in unexpected)
+    with warnings.catch_warnings(record=True) as caught:  # the studio's own loader: not a word
+        warnings.simplefilter("always")
+        load_adapter(fresh_model().decoder, tmp_path / "final")
+    assert [str(w.message) for w in caught] == []
 
 
 @pytest.mark.parametrize("adapter_type", ["dora", "loha"])
@@ -144,8 +170,32 @@ def test_epoch_numbers_count_finished_epochs_everywhere(fresh_model, samples, tm
     assert [(p["step"], p["epoch"]) for p in points if "epoch_loss" in p] == [(4, 1), (8, 2)]
     for n in (1, 2):
         assert json.loads((checkpoints / f"epoch_{n}" / "training_state.json").read_text())["epoch"] == n
-        assert json.loads((checkpoints / f"epoch_{n}" / "adapter_config.json").read_text())["epoch"] == n
+        assert json.loads((checkpoints / f"epoch_{n}" / "training_info.json").read_text())["epoch"] == n
     closed = {4: 1, 8: 2}  # the end of an epoch reports its new count at the same step
     for done, message in reporter.messages:
         assert message in {f"step {done}, {n} of 2 epochs done" for n in (saved[done], closed.get(done))}
     assert reporter.messages[-1] == (8, "step 8, 2 of 2 epochs done")
+
+
+def test_final_is_never_missing_while_a_new_one_replaces_it(tmp_path, monkeypatch):
+    """A crash at any step of replacing final/ (here by best/) leaves a whole final/, old or new."""
+    from daemon.train.loop import write_final
+    from daemon.train.policies import BestTracker
+    from tests.crashes import every_crash
+
+    best = BestTracker(warmup_epochs=0, min_delta=0.0)
+    best.update(1, 0.5)
+
+    def setup():
+        for name, text in (("final", "old"), ("best", "new")):
+            (tmp_path / name).mkdir(exist_ok=True)
+            for file in ("adapter_config.json", "adapter_model.safetensors"):
+                (tmp_path / name / file).write_text(text)
+
+    def check():
+        final = tmp_path / "final"
+        texts = {(final / f).read_text() for f in ("adapter_config.json", "adapter_model.safetensors")}
+        assert texts in ({"old"}, {"new"})
+
+    every_crash(monkeypatch, setup, lambda: write_final(None, tmp_path, best, {}), check)
+    assert (tmp_path / "final" / "adapter_config.json").read_text() == "new"

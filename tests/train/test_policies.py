@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from daemon.train.policies import (
     BestTracker, CheckpointSchedule, EarlyStopping, NanGuard, Retention, list_checkpoints,
 )
@@ -50,11 +52,16 @@ def test_retention_keeps_the_last_k_including_older_leftovers(tmp_path):
 
 def test_best_tracker_uses_a_five_epoch_moving_average_after_warmup():
     best = BestTracker(warmup_epochs=3, min_delta=0.05)
-    results = [best.update(e, loss) for e, loss in enumerate([1.0, 0.9, 0.8, 0.7, 0.69, 0.3], start=1)]
-    assert results[:2] == [False, False]  # warm-up
-    assert results[2] is True and best.best_epoch in (3, 6)
-    assert best.moving_average == sum([0.9, 0.8, 0.7, 0.69, 0.3]) / 5
-    assert results[-1] is True and best.best_epoch == 6
+    results, best_epochs, averages = [], [], []
+    for epoch, loss in enumerate([1.0, 0.9, 0.8, 0.75, 0.85, 0.3], start=1):
+        results.append(best.update(epoch, loss))
+        best_epochs.append(best.best_epoch)
+        averages.append(best.moving_average)
+    # warm-up; first tracked epoch; 0.8625 and 0.86 are not 0.05 below 0.9; the window drops 1.0
+    assert results == [False, False, True, False, False, True]
+    assert best_epochs == [None, None, 3, 3, 3, 6]
+    assert averages == pytest.approx([1.0, 0.95, 0.9, 0.8625, 0.86, 0.72])
+    assert best.best_ma == pytest.approx(0.72)
     again = BestTracker(3, 0.05)
     again.load_state_dict(json.loads(json.dumps(best.state_dict())))
     assert again.state_dict() == best.state_dict()

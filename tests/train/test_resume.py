@@ -16,7 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from daemon.train.loop import train
+from daemon.train.optim import lr_lambda
 from daemon.train.policies import list_checkpoints
+from daemon.train.state import read_checkpoint
 from shared.errors import TrainingError
 
 from .conftest import RecordingReporter, small_settings, write_tensor_folder
@@ -69,9 +71,12 @@ def test_stop_and_resume_is_bitwise_identical(fresh_model, samples, tmp_path, ad
     assert straight["last_loss"] == pytest.approx(_last_loss(tmp_path / "second"), abs=0)
 
 
+def _points(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
 def _last_loss(run_dir: Path) -> float:
-    points = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [p for p in points if "loss" in p][-1]["loss"]
+    return [p for p in _points(run_dir) if "loss" in p][-1]["loss"]
 
 
 def test_resume_refuses_weights_that_differ_from_the_saved_ones(fresh_model, samples, tmp_path):
@@ -98,8 +103,26 @@ def test_strict_resume_refuses_changed_optimizer_settings(fresh_model, samples, 
     with pytest.raises(TrainingError, match="rank"):
         train(changed.replace(strict_resume=False, rank=8), fresh_model(), samples, tmp_path / "c",
               RecordingReporter())
-    done = train(changed.replace(strict_resume=False), fresh_model(), samples, tmp_path / "d", RecordingReporter())
-    assert done["outcome"] == "completed"
+
+
+def test_a_resume_applies_a_changed_learning_rate_and_weight_decay(fresh_model, samples, tmp_path):
+    settings = _resume_settings("lora", epochs=1, weight_decay=0.01)  # cosine with 2 warm-up steps, 4 steps
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 2)
+    changed = settings.replace(resume_from=first["last_checkpoint"], learning_rate=5e-3, weight_decay=0.1,
+                               save_every_steps=1)
+    reporter = RecordingReporter()
+    done = train(changed, fresh_model(), samples, tmp_path / "b", reporter)
+    assert done["outcome"] == "completed" and done["global_step"] == 4
+    assert reporter.of("resumed")[0]["changed"] == {
+        "learning_rate": [1e-3, 5e-3], "weight_decay": [0.01, 0.1], "save_every_steps": [0, 1]}
+    factor = lr_lambda("cosine", 2, 4)
+    used = {p["step"]: p["lr"] for p in _points(tmp_path / "b") if "loss" in p}
+    assert used == {3: pytest.approx(5e-3 * factor(2)), 4: pytest.approx(5e-3 * factor(3))}
+    state, _ = read_checkpoint(tmp_path / "b" / "checkpoints" / "step_3")
+    group = state["optimizer"]["param_groups"][0]
+    assert group["weight_decay"] == 0.1 and group["initial_lr"] == 5e-3
+    assert state["scheduler"]["base_lrs"] == [5e-3]
 
 
 KILLED_RUN = textwrap.dedent("""
@@ -161,6 +184,26 @@ def test_a_resumed_run_keeps_the_best_model_for_final(fresh_model, samples, tmp_
     second = train(settings.replace(resume_from=first["last_checkpoint"]), fresh_model(), samples, tmp_path / "b",
                    RecordingReporter())
     assert second["best_epoch"] is not None and (tmp_path / "b" / "best").is_dir()
-    best = json.loads((tmp_path / "b" / "best" / "adapter_config.json").read_text())
-    final = json.loads((tmp_path / "b" / "final" / "adapter_config.json").read_text())
+    best = json.loads((tmp_path / "b" / "best" / "training_info.json").read_text())
+    final = json.loads((tmp_path / "b" / "final" / "training_info.json").read_text())
     assert final["epoch"] == best["epoch"] == second["best_epoch"]
+
+
+@pytest.mark.parametrize("change", [{"batch_size": 4}, {"seed": 7}])
+def test_a_resume_with_another_epoch_order_restarts_the_unfinished_epoch(fresh_model, samples, tmp_path, change):
+    settings = small_settings(epochs=2)  # 8 samples in batches of 2: 4 steps per epoch
+    first = train(settings, fresh_model(), samples, tmp_path / "a", RecordingReporter(),
+                  should_stop=lambda step: step >= 2)
+    assert Path(first["last_checkpoint"]).name == "step_2"
+    reporter = RecordingReporter()
+    done = train(settings.replace(resume_from=first["last_checkpoint"], **change), fresh_model(), samples,
+                 tmp_path / "b", reporter)
+    resumed = reporter.of("resumed")[0]
+    assert resumed["batch_in_epoch"] == 0 and resumed["restarted_epoch"] is True
+    notes = reporter.of("train_preflight")[0]["notes"]
+    assert any("start of the unfinished epoch" in note and next(iter(change)) in note for note in notes)
+    steps_per_epoch = 8 // (change.get("batch_size", 2))
+    assert done["global_step"] == 2 + 2 * steps_per_epoch  # both epochs whole at the new batching
+    assert reporter.of("train_preflight")[0]["total_steps"] == done["global_step"]
+    epochs = [p for p in _points(tmp_path / "b") if "epoch_loss" in p]
+    assert [(p["epoch"], p["step"]) for p in epochs] == [(1, 2 + steps_per_epoch), (2, 2 + 2 * steps_per_epoch)]

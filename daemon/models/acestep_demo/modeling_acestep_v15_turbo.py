@@ -1,11 +1,12 @@
-"""The studio's demo ACE-Step 1.5 model: a small but real DiT with the public model's layout.
+"""The studio's demo ACE-Step 1.5 model: the real model's code, small (docs/DEMO_MODEL.md).
 
-Module names, call signatures and shapes follow ACESTEP_INTERFACE.md sections 2 and 3, so LoRA
-targets, preprocessing and training code written against this model work on real checkpoints.
-`AceStepConditionGenerationModel` has children `decoder` (the DiT: patching, timestep embedding,
-RoPE self-attention with a sliding window on alternate layers, cross-attention, adaLN modulation),
-`encoder` (text projector, lyric and timbre encoders), `tokenizer` / `detokenizer` (25 Hz latents
-to 5 Hz FSQ codes and back) and the parameter `null_condition_emb`.
+Weight names, config keys, call signatures, shapes and behaviour follow the official turbo modeling
+file (ACESTEP_INTERFACE.md sections 2 and 3), so LoRA targets, preprocessing and training code
+written against this model meet on real checkpoints what they meet here. `AceStepConditionGenerationModel`
+has children `decoder` (the DiT: patching, timestep embedding, RoPE self-attention with a sliding
+window on the `sliding_attention` layers, cross-attention, adaLN modulation; it ignores both masks,
+as the official one does), `encoder` (text projector, lyric and timbre encoders), `tokenizer` /
+`detokenizer` (25 Hz latents to 5 Hz FSQ codes and back) and the parameter `null_condition_emb`.
 
 This file is copied next to the demo weights and imported by transformers as remote code
 (`AutoModel.from_pretrained(folder, trust_remote_code=True)`): it imports only torch,
@@ -69,19 +70,29 @@ def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torc
     return x * cos + _rotate_half(x) * sin
 
 
-def _key_mask(key_valid: torch.Tensor, query_len: int) -> torch.Tensor:
-    """[B, Tk] valid keys to a bool mask [B, 1, Tq, Tk]; rows with no valid key attend to all."""
-    key_valid = key_valid.bool()
-    key_valid = key_valid | ~key_valid.any(dim=-1, keepdim=True)
-    return key_valid[:, None, None, :].expand(-1, 1, query_len, -1)
+def attention_mask(length: int, dtype: torch.dtype, device: torch.device, valid: torch.Tensor | None = None,
+                   window: int | None = None) -> torch.Tensor | None:
+    """An additive mask [B or 1, 1, T, T] (0 where a query may attend, the dtype's minimum elsewhere)
+    for bidirectional attention over valid keys, within |i - j| <= window when one is given; None
+    when everything may attend to everything. Additive, as the official code: a row without any
+    allowed key attends evenly instead of giving NaN."""
+    if valid is None and window is None:
+        return None
+    allowed = torch.ones(1, 1, length, length, dtype=torch.bool, device=device)
+    if window is not None:
+        index = torch.arange(length, device=device)
+        allowed = allowed & ((index[:, None] - index[None, :]).abs() <= window)
+    if valid is not None:
+        allowed = allowed & valid.bool().view(valid.shape[0], 1, 1, length)
+    mask = torch.full(allowed.shape, torch.finfo(dtype).min, dtype=dtype, device=device)
+    return mask.masked_fill(allowed, 0.0)
 
 
-def _band(mask: torch.Tensor, window: int) -> torch.Tensor:
-    """Restrict a square [B, 1, T, T] mask to |i - j| <= window (bidirectional sliding window)."""
-    length = mask.shape[-1]
-    idx = torch.arange(length, device=mask.device)
-    band = (idx[:, None] - idx[None, :]).abs() <= window
-    return mask & band
+def layer_masks(config: AceStepConfig, length: int, dtype: torch.dtype, device: torch.device,
+                valid: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
+    """The self-attention mask of each layer type (config.layer_types names one per layer)."""
+    return {"full_attention": attention_mask(length, dtype, device, valid),
+            "sliding_attention": attention_mask(length, dtype, device, valid, config.sliding_window)}
 
 
 class AceStepAttention(nn.Module):
@@ -107,10 +118,11 @@ class AceStepAttention(nn.Module):
     def forward(
         self,
         hidden_states: torch.Tensor,
-        attention_mask: torch.Tensor,
+        attention_mask: torch.Tensor | None,
         position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`attention_mask`: additive [B or 1, 1, Tq, Tk] (see attention_mask()), or None."""
         batch, length, _ = hidden_states.shape
         source = encoder_hidden_states if encoder_hidden_states is not None else hidden_states
         q = self.q_norm(self.q_proj(hidden_states).view(batch, length, self.num_heads, self.head_dim))
@@ -133,10 +145,11 @@ class AceStepAttention(nn.Module):
         return self.o_proj(out)
 
 
-def _eager_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+def _eager_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                      scaling: float, dropout: float) -> torch.Tensor:
     scores = torch.matmul(q, k.transpose(-1, -2)) * scaling
-    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    if mask is not None:
+        scores = scores + mask
     probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
     probs = F.dropout(probs, p=dropout, training=dropout > 0)
     return torch.matmul(probs, v)
@@ -154,47 +167,72 @@ class AceStepMLP(nn.Module):
 
 
 class AceStepEncoderLayer(GradientCheckpointingLayer):
-    """A pre-norm bidirectional transformer layer (lyric, timbre, tokenizer, detokenizer stacks)."""
+    """A pre-norm bidirectional transformer layer (lyric, timbre, pooler and detokenizer stacks)."""
 
-    def __init__(self, config: AceStepConfig) -> None:
+    def __init__(self, config: AceStepConfig, layer_idx: int) -> None:
         super().__init__()
+        self.attention_type = config.layer_types[layer_idx]
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.self_attn = AceStepAttention(config)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.mlp = AceStepMLP(config)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x = x + self.self_attn(self.input_layernorm(x), mask, rope)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class AceStepEncoderStack(nn.Module):
-    """`embed_tokens` (a projection into the model width), layers and a final `norm`."""
+    """`embed_tokens` (a projection into the model width), `layers.N` and a final `norm`, at the top
+    of the module as in every official encoder; subclasses add their special tokens and decide
+    where the embedding goes."""
 
     def __init__(self, config: AceStepConfig, in_dim: int, num_layers: int) -> None:
         super().__init__()
+        self.config = config
         self.embed_tokens = nn.Linear(in_dim, config.hidden_size)
         self.rotary_emb = RotaryEmbedding(config.head_dim, config.rope_theta)
-        self.layers = nn.ModuleList(AceStepEncoderLayer(config) for _ in range(num_layers))
+        self.layers = nn.ModuleList(AceStepEncoderLayer(config, i) for i in range(num_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None, embed: bool = True) -> torch.Tensor:
-        x = self.embed_tokens(x) if embed else x
-        if valid is None:
-            valid = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        mask = _key_mask(valid, x.shape[1])
+    def encode(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """The layers and the norm over already embedded [N, T, hidden]; `valid` [N, T] masks keys."""
+        masks = layer_masks(self.config, x.shape[1], x.dtype, x.device, valid)
         rope = self.rotary_emb(x.shape[1], x.device, x.dtype)
         for layer in self.layers:
-            x = layer(x, mask, rope)
+            x = layer(x, masks[layer.attention_type], rope)
         return self.norm(x)
+
+
+class AceStepLyricEncoder(AceStepEncoderStack):
+    def __init__(self, config: AceStepConfig) -> None:
+        super().__init__(config, config.text_hidden_dim, config.num_lyric_encoder_hidden_layers)
+
+    def forward(self, lyric_hidden_states: torch.Tensor, lyric_attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.embed_tokens(lyric_hidden_states), lyric_attention_mask)
+
+
+class AceStepTimbreEncoder(AceStepEncoderStack):
+    """One vector per reference clip: the encoding of its first frame. The official encoder has a
+    `special_token` it no longer prepends (that line is commented out there); it is kept so the
+    weights match."""
+
+    def __init__(self, config: AceStepConfig) -> None:
+        super().__init__(config, config.timbre_hidden_dim, config.num_timbre_encoder_hidden_layers)
+        self.special_token = nn.Parameter(torch.randn(1, 1, config.hidden_size))
+
+    def forward(self, packed: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.embed_tokens(packed))[:, 0]
 
 
 class AceStepDiTLayer(GradientCheckpointingLayer):
     """Self-attention and MLP modulated by the timestep (adaLN), cross-attention to the condition."""
 
-    def __init__(self, config: AceStepConfig) -> None:
+    def __init__(self, config: AceStepConfig, layer_idx: int) -> None:
         super().__init__()
         hidden = config.hidden_size
+        self.attention_type = config.layer_types[layer_idx]
         self.self_attn_norm = RMSNorm(hidden, config.rms_norm_eps)
         self.self_attn = AceStepAttention(config)
         self.cross_attn_norm = RMSNorm(hidden, config.rms_norm_eps)
@@ -204,8 +242,8 @@ class AceStepDiTLayer(GradientCheckpointingLayer):
         self.scale_shift_table = nn.Parameter(torch.randn(1, 6, hidden) / hidden**0.5)
 
     def forward(self, x: torch.Tensor, timestep_proj: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                self_mask: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                cross_mask: torch.Tensor) -> torch.Tensor:
+                self_mask: torch.Tensor | None, encoder_hidden_states: torch.Tensor,
+                cross_mask: torch.Tensor | None) -> torch.Tensor:
         modulation = (self.scale_shift_table + timestep_proj).chunk(6, dim=1)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation
         h = self.self_attn_norm(x) * (1 + scale_msa) + shift_msa
@@ -254,6 +292,8 @@ class AceStepPreTrainedModel(PreTrainedModel):
             module.scale_shift_table.data.normal_(0.0, module.scale_shift_table.shape[-1] ** -0.5)
         elif isinstance(module, AceStepAttentionPooler):
             module.special_token.data.normal_(0.0, std)
+        elif isinstance(module, AceStepTimbreEncoder):
+            module.special_token.data.normal_(0.0, 1.0)
         elif isinstance(module, AceStepAudioDetokenizer):
             module.special_tokens.data.normal_(0.0, std)
         elif isinstance(module, AceStepConditionGenerationModel):
@@ -276,7 +316,7 @@ class AceStepDiTModel(AceStepPreTrainedModel):
         self.time_embed = TimestepEmbedding(hidden)
         self.time_embed_r = TimestepEmbedding(hidden)
         self.condition_embedder = nn.Linear(hidden, hidden, bias=True)
-        self.layers = nn.ModuleList(AceStepDiTLayer(config) for _ in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(AceStepDiTLayer(config, i) for i in range(config.num_hidden_layers))
         self.norm_out = RMSNorm(hidden, config.rms_norm_eps)
         self.proj_out = nn.Sequential(
             Transpose(), nn.ConvTranspose1d(hidden, config.audio_acoustic_hidden_dim, patch, stride=patch),
@@ -299,33 +339,28 @@ class AceStepDiTModel(AceStepPreTrainedModel):
         context_latents: torch.Tensor,
         **kwargs,
     ) -> tuple[torch.Tensor]:
-        """x_t [B,T,64], t and r [B], masks, condition [B,L,hidden], context [B,T,128] -> (velocity,)."""
-        batch, frames, _ = hidden_states.shape
-        patch = self.config.patch_size
+        """x_t [B,T,64], t and r [B], masks, condition [B,L,hidden], context [B,T,128] -> (velocity,).
+
+        Both masks are discarded, as the official decoder discards them before its layers: every
+        frame and every condition token attends to all the others, padding included."""
+        del attention_mask, encoder_attention_mask
+        frames = hidden_states.shape[1]
         dtype = self.proj_in[1].weight.dtype
         x = torch.cat([context_latents, hidden_states], dim=-1).to(dtype)
-        pad = (-frames) % patch
-        if attention_mask is None:
-            attention_mask = torch.ones(batch, frames, device=x.device)
+        pad = (-frames) % self.config.patch_size
         if pad:
-            x = F.pad(x, (0, 0, 0, pad))
-            attention_mask = F.pad(attention_mask, (0, pad))
+            x = F.pad(x, (0, 0, 0, pad))  # an odd length is padded with zeros and cropped back
         x = self.proj_in(x)
         tokens = x.shape[1]
-        valid = attention_mask.view(batch, tokens, patch).amax(dim=-1) > 0
 
         temb_t, proj_t = self.time_embed(timestep)
         temb_r, proj_r = self.time_embed_r(timestep - timestep_r)
         temb, timestep_proj = temb_t + temb_r, proj_t + proj_r
         condition = self.condition_embedder(encoder_hidden_states.to(dtype))
         rope = self.rotary_emb(tokens, x.device, x.dtype)
-        full_mask = _key_mask(valid, tokens)
-        window = self.config.sliding_window
-        window_mask = _band(full_mask, window) if window else full_mask
-        cross_mask = _key_mask(encoder_attention_mask, tokens)
-        for index, layer in enumerate(self.layers):
-            self_mask = window_mask if index % 2 == 0 else full_mask
-            x = layer(x, timestep_proj, rope, self_mask, condition, cross_mask)
+        masks = layer_masks(self.config, tokens, x.dtype, x.device)
+        for layer in self.layers:
+            x = layer(x, timestep_proj, rope, masks[layer.attention_type], condition, None)
 
         shift, scale = (self.scale_shift_table + temb[:, None]).chunk(2, dim=1)
         x = self.norm_out(x) * (1 + scale) + shift
@@ -338,10 +373,8 @@ class AceStepConditionEncoder(AceStepPreTrainedModel):
     def __init__(self, config: AceStepConfig) -> None:
         super().__init__(config)
         self.text_projector = nn.Linear(config.text_hidden_dim, config.hidden_size, bias=False)
-        self.lyric_encoder = AceStepEncoderStack(config, config.text_hidden_dim,
-                                                 config.num_lyric_encoder_hidden_layers)
-        self.timbre_encoder = AceStepEncoderStack(config, config.audio_acoustic_hidden_dim,
-                                                  config.num_timbre_encoder_hidden_layers)
+        self.lyric_encoder = AceStepLyricEncoder(config)
+        self.timbre_encoder = AceStepTimbreEncoder(config)
         self.post_init()
 
     def forward(
@@ -368,7 +401,7 @@ class AceStepConditionEncoder(AceStepPreTrainedModel):
 
     def _timbre(self, packed: torch.Tensor, order_mask: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One vector per reference clip (its first frame's encoding), grouped back per sample."""
-        encoded = self.timbre_encoder(packed)[:, 0]
+        encoded = self.timbre_encoder(packed)
         counts = torch.bincount(order_mask.long(), minlength=batch)
         slots = int(counts.max().item()) if order_mask.numel() else 0
         out = encoded.new_zeros(batch, slots, encoded.shape[-1])
@@ -381,19 +414,19 @@ class AceStepConditionEncoder(AceStepPreTrainedModel):
         return out, mask
 
 
-class AceStepAttentionPooler(nn.Module):
-    """Pools each 5-frame patch into one vector through a learned query token."""
+class AceStepAttentionPooler(AceStepEncoderStack):
+    """Pools each 5-frame patch into one vector: the patch is embedded, a learned query token goes
+    in front, and that token's output is the pooled vector."""
 
     def __init__(self, config: AceStepConfig) -> None:
-        super().__init__()
+        super().__init__(config, config.hidden_size, config.num_attention_pooler_hidden_layers)
         self.special_token = nn.Parameter(torch.randn(1, 1, config.hidden_size) * config.initializer_range)
-        self.encoder = AceStepEncoderStack(config, config.hidden_size, config.num_tokenizer_hidden_layers)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         batch, steps, window, hidden = patches.shape
-        x = patches.reshape(batch * steps, window, hidden)
+        x = self.embed_tokens(patches).reshape(batch * steps, window, hidden)
         x = torch.cat([self.special_token.expand(x.shape[0], -1, -1).to(x.dtype), x], dim=1)
-        return self.encoder(x, embed=False)[:, 0].view(batch, steps, hidden)
+        return self.encode(x)[:, 0].view(batch, steps, hidden)
 
 
 class AceStepAudioTokenizer(nn.Module):
@@ -403,8 +436,8 @@ class AceStepAudioTokenizer(nn.Module):
         super().__init__()
         self.audio_acoustic_proj = nn.Linear(config.audio_acoustic_hidden_dim, config.hidden_size)
         self.attention_pooler = AceStepAttentionPooler(config)
-        self.quantizer = ResidualFSQ(dim=config.hidden_size, levels=list(config.fsq_levels),
-                                     num_quantizers=config.fsq_num_quantizers)
+        self.quantizer = ResidualFSQ(dim=config.fsq_dim, levels=list(config.fsq_input_levels),
+                                     num_quantizers=config.fsq_input_num_quantizers)
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (quantized [B, T5, hidden], indices [B, T5, quantizers])."""
@@ -416,22 +449,21 @@ class AceStepAudioTokenizer(nn.Module):
         return quantized.to(pooled.dtype), indices
 
 
-class AceStepAudioDetokenizer(nn.Module):
-    """5 Hz quantized vectors back to 25 Hz latent hints [B, T5 * 5, 64]."""
+class AceStepAudioDetokenizer(AceStepEncoderStack):
+    """5 Hz quantized vectors back to 25 Hz latent hints [B, T5 * 5, 64]: each vector is embedded,
+    repeated over the 5 frames with a learned token per frame, encoded and projected out. Its layer
+    count is `num_attention_pooler_hidden_layers`, as in the official code."""
 
     def __init__(self, config: AceStepConfig) -> None:
-        super().__init__()
+        super().__init__(config, config.hidden_size, config.num_attention_pooler_hidden_layers)
         window = config.pool_window_size
-        self.embed_tokens = nn.Linear(config.hidden_size, config.hidden_size)
         self.special_tokens = nn.Parameter(torch.randn(1, window, config.hidden_size) * config.initializer_range)
-        self.encoder = AceStepEncoderStack(config, config.hidden_size, config.num_detokenizer_hidden_layers)
         self.proj_out = nn.Linear(config.hidden_size, config.audio_acoustic_hidden_dim)
 
     def forward(self, quantized: torch.Tensor) -> torch.Tensor:
         batch, steps, hidden = quantized.shape
         x = self.embed_tokens(quantized).reshape(batch * steps, 1, hidden)
-        x = x + self.special_tokens.to(x.dtype)
-        x = self.encoder(x, embed=False)
+        x = self.encode(x + self.special_tokens.to(x.dtype))
         return self.proj_out(x).reshape(batch, steps * x.shape[1], -1)
 
 

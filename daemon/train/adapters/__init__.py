@@ -7,6 +7,7 @@
     adapter.save(folder, metadata)             # the ecosystem's format (ACESTEP_INTERFACE.md section 7)
     adapter.load(folder)                       # weights back into the injected adapter
     adapter.set_strength(1.5)
+    adapter.merge(1.0)                         # folded into the decoder's weights (merge/export; a private copy)
     AdapterHost(decoder, adapter.own_modules())  # one module holding every trainable parameter
     adapter.remove()                           # the decoder as it was (it is shared with other jobs)
 
@@ -42,6 +43,10 @@ class Adapter(Protocol):
     def load(self, folder: Path) -> None: ...
 
     def set_strength(self, strength: float) -> None: ...
+
+    def merge(self, strength: float) -> None:
+        """Fold the adapter into the decoder's own weights at `strength` and take it out (export/merge)."""
+        ...
 
     def own_modules(self) -> nn.Module | None:
         """The adapter's modules that live outside the decoder (LyCORIS's network), else None."""
@@ -80,7 +85,7 @@ def build_adapter(settings: TrainSettings) -> Adapter:
 
         return LoraAdapter(rank=settings.rank, alpha=settings.alpha, dropout=settings.dropout,
                            targets=suffixes, use_dora=settings.adapter_type == "dora")
-    if settings.adapter_type in ("lokr", "loha"):
+    if settings.is_lycoris:
         from daemon.train.adapters.lokr import LycorisAdapter
 
         return LycorisAdapter(algo=settings.adapter_type, linear_dim=settings.lokr_linear_dim,

@@ -9,11 +9,18 @@ ACE-Step's LoKRConfig reads (docs/ADAPTER_FORMATS.md).
 
 LyCORIS picks its targets from class attributes of LycorisNetwork (global state), so they are set
 under a lock to this adapter's exact module names right before the network is built.
+
+Speed: LyCORIS chooses a kernel backend per call; on CUDA with Triton that is its fused kernels,
+JIT-compiled and timed (six candidates per shape) at the first step: the tens of seconds a LoKr run
+spent beyond LoRA's on the full-size DiT (issue 14: 62.7 s against 7 s for the same steps). Its
+plain torch body has no warm-up, and under our own torch.compile LyCORIS uses that body anyway, so
+the studio pins it (a backend set in LYCORIS_KERNEL_BACKEND by the user is kept).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -22,12 +29,15 @@ from safetensors.torch import load_file
 from torch import nn
 
 from daemon.train.adapters import matching_modules
-from daemon.train.adapters.lora import header_metadata
+from daemon.train.adapters.metadata import config_fields, header_metadata, write_training_info
 from shared.errors import TrainingError
+from shared.train_settings import LYCORIS_TYPES
 
 log = logging.getLogger(__name__)
 
 _PRESET_LOCK = threading.Lock()
+KERNEL_BACKEND_ENV = "LYCORIS_KERNEL_BACKEND"
+KERNEL_BACKEND = "torch"
 
 
 def weights_file(algo: str) -> str:
@@ -41,7 +51,7 @@ def config_file(algo: str) -> str:
 class LycorisAdapter:
     def __init__(self, algo: str, linear_dim: int, linear_alpha: int, factor: int, decompose_both: bool,
                  use_tucker: bool, dropout: float, targets: list[str]) -> None:
-        if algo not in ("lokr", "loha"):
+        if algo not in LYCORIS_TYPES:
             raise TrainingError(f"LyCORIS algo must be lokr or loha, got {algo!r}")
         self.kind = algo
         self.config = {
@@ -51,6 +61,7 @@ class LycorisAdapter:
         }
         self.network = None
         self.decoder: nn.Module | None = None  # the decoder it is injected into
+        self.notes: list[str] = []  # plain-words remarks for the pre-flight report
 
     def acestep_config(self) -> dict:
         """The `lokr_config` ACE-Step reads: its LoKRConfig fields, as this adapter was built.
@@ -69,7 +80,7 @@ class LycorisAdapter:
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LycorisAdapter":
         """A saved LoKr/LoHa rebuilt from its config and loaded onto `decoder`."""
-        for algo in ("lokr", "loha"):
+        for algo in LYCORIS_TYPES:
             if (folder / config_file(algo)).is_file():
                 config = json.loads((folder / config_file(algo)).read_text())
                 break
@@ -87,7 +98,10 @@ class LycorisAdapter:
         from lycoris import LycorisNetwork
 
         names = matching_modules(decoder, self.config["target_modules"])
-        logging.getLogger("LyCORIS").setLevel(logging.WARNING)  # it logs every construction at INFO
+        os.environ.setdefault(KERNEL_BACKEND_ENV, KERNEL_BACKEND)
+        # It logs every construction at INFO, and "full matrix mode" once per shape: full_matrix_note
+        # says that in the pre-flight report instead, in words.
+        logging.getLogger("LyCORIS").setLevel(logging.ERROR)
         with _PRESET_LOCK:
             LycorisNetwork.apply_preset({
                 "enable_conv": False, "target_module": [], "target_name": names, "module_algo_map": {},
@@ -108,6 +122,8 @@ class LycorisAdapter:
         self.network.apply_to()
         self.network.requires_grad_(True)
         self.decoder = decoder
+        note = full_matrix_note(self.kind, self.network.loras, self.config)
+        self.notes = [note] if note else []
         return decoder
 
     def _net(self):
@@ -130,11 +146,14 @@ class LycorisAdapter:
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / weights_file(self.kind)
         config = folder / config_file(self.kind)
-        header = header_metadata({**metadata, **self.config})
-        header.update({"format": "lycoris", f"{self.kind}_config": json.dumps(self.acestep_config(), sort_keys=True)})
+        hyper = self.acestep_config()
+        # As ACE-Step's own saver: algo and format at the top, the hyper-parameters as one JSON string.
+        header = {**header_metadata(metadata), "algo": self.kind, "format": "lycoris",
+                  f"{self.kind}_config": json.dumps(hyper, sort_keys=True)}
         self._net().save_weights(str(weights), None, header)
-        config.write_text(json.dumps({**self.config, **metadata}, indent=2, sort_keys=True, default=str))
-        return [config, weights]
+        # The same keys again: ace-lora-trainer reads this file, not the header.
+        config.write_text(json.dumps({**hyper, **config_fields(metadata)}, indent=2, sort_keys=True))
+        return [config, weights, write_training_info(folder, metadata)]
 
     def load(self, folder: Path) -> None:
         state = load_file(str(folder / weights_file(self.kind)))
@@ -151,5 +170,55 @@ class LycorisAdapter:
             self.network.restore()
             self.network = None
 
+    def merge(self, strength: float) -> None:
+        """W + the weight difference each module plays at `strength`, then the modules' own forward back.
+
+        The difference is measured through the module's forward on an identity input, so the merged
+        weights are exactly what the adapter plays at run time (LyCORIS's own merge_to scales LoKr by
+        alpha / dim twice in the installed version: merged models would play at double strength)."""
+        network = self._net()
+        network.set_multiplier(strength)
+        network.eval()
+        deltas = []
+        with torch.no_grad():
+            for module in network.loras:
+                target = module.org_module[0]
+                probe = torch.eye(target.in_features, dtype=target.weight.dtype, device=target.weight.device)
+                deltas.append((target, (target(probe) - module.org_forward(probe)).T))
+            network.restore()
+            for target, delta in deltas:
+                target.weight += delta
+        self.network = None
+
     def set_strength(self, strength: float) -> None:
         self._net().set_multiplier(strength)
+
+
+def full_matrix_note(kind: str, modules: list, config: dict) -> str | None:
+    """What LyCORIS's "lora_dim is too large ..., using full matrix mode" means for this run, in
+    words, with the factors that give a real low-rank Kronecker decomposition; None when every
+    wrapped layer is decomposed as asked."""
+    if kind != "lokr":
+        return None
+    full = [m for m in modules if getattr(m, "use_w2", False)]
+    if not full:
+        return None
+    dim, factor = config["linear_dim"], config["factor"]
+    width = max(max(m.shape[:2]) for m in full)
+    sizes = ", ".join(f"factor {f}: linear_dim below {limit}" for f, limit in low_rank_limits(width))
+    return (f"LoKr: linear_dim {dim} is too large for {len(full)} of {len(modules)} layers at factor {factor} "
+            f"(LyCORIS \"full matrix mode\"): each layer's weight change is kron(A, B), and with "
+            f"{width} split as {' x '.join(map(str, factorization_of(width, factor)))} the larger factor B is "
+            f"too small for a rank-{dim} decomposition, so B is trained as a full matrix and linear_dim and "
+            f"linear_alpha have no effect. For a real decomposition at width {width}: {sizes}.")
+
+
+def factorization_of(width: int, factor: int) -> tuple[int, int]:
+    from lycoris.functional import factorization
+
+    return factorization(width, factor)
+
+
+def low_rank_limits(width: int, factors: tuple[int, ...] = (4, 8, 16)) -> list[tuple[int, int]]:
+    """(factor, the linear_dim below which B is low-rank) for a square layer of `width`."""
+    return [(f, factorization_of(width, f)[1] // 2) for f in factors if width % f == 0]

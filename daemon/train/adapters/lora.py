@@ -1,8 +1,8 @@
 """LoRA and DoRA through PEFT, saved exactly as ACE-Step loads them (ACESTEP_INTERFACE.md section 7).
 
-The output folder holds PEFT's `adapter_config.json` (plus our trigger word, tag position, model
-fingerprint and training settings) and `adapter_model.safetensors` (the same in its header), and
-loads with `PeftModel.from_pretrained(model.decoder, folder)`.
+The output folder holds PEFT's `adapter_config.json` (plus the trigger word and tag position),
+`adapter_model.safetensors` (every studio field in its header) and `training_info.json`
+(adapters/metadata.py), and loads with `PeftModel.from_pretrained(model.decoder, folder)`.
 
 Training calls the decoder itself (PEFT injects its layers in place), not the PeftModel wrapper,
 whose FEATURE_EXTRACTION forward would add `input_ids` arguments the DiT does not take.
@@ -19,6 +19,7 @@ from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from daemon.train.adapters.metadata import config_fields, header_metadata, write_training_info
 from shared.errors import TrainingError
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,15 @@ class LoraAdapter:
 
     @classmethod
     def from_folder(cls, decoder: nn.Module, folder: Path) -> "LoraAdapter":
-        """A saved adapter opened the way ACE-Step opens it (PeftModel.from_pretrained)."""
+        """A saved adapter opened the way ACE-Step opens it (PeftModel.from_pretrained), with the config
+        given as PEFT's own fields (the trigger word and tag position there are ours, not PEFT's)."""
         config = json.loads((folder / CONFIG_FILE).read_text())
         adapter = cls(config["r"], config["lora_alpha"], 0.0, list(config["target_modules"]),
                       bool(config.get("use_dora")))
+        known = set(LoraConfig.__dataclass_fields__)
+        peft_config = LoraConfig.from_peft_type(**{k: v for k, v in config.items() if k in known})
         adapter.peft_model = PeftModel.from_pretrained(decoder, str(folder), adapter_name=ADAPTER_NAME,
-                                                       is_trainable=False)
+                                                       is_trainable=False, config=peft_config)
         return adapter
 
     def inject(self, decoder: nn.Module) -> nn.Module:
@@ -73,18 +77,19 @@ class LoraAdapter:
         return None
 
     def save(self, folder: Path, metadata: dict) -> list[Path]:
-        """PEFT's own files, then our fields added to the JSON and the safetensors header."""
+        """PEFT's own files with the trigger word and tag position added to the JSON, every studio
+        field in the safetensors header and in training_info.json."""
         folder.mkdir(parents=True, exist_ok=True)
         peft_model = self._peft()
         peft_model.peft_config[ADAPTER_NAME].task_type = "FEATURE_EXTRACTION"
         peft_model.save_pretrained(str(folder), selected_adapters=[ADAPTER_NAME], safe_serialization=True)
         config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
         config = json.loads(config_path.read_text())
-        config.update(metadata)
+        config.update(config_fields(metadata))
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
         tensors = load_file(str(weights_path))
         save_file(tensors, str(weights_path), metadata=header_metadata(metadata))
-        return [config_path, weights_path]
+        return [config_path, weights_path, write_training_info(folder, metadata)]
 
     def load(self, folder: Path) -> None:
         """The saved weights into this (injected) adapter; every adapter tensor must be found."""
@@ -102,17 +107,15 @@ class LoraAdapter:
             self.peft_model.unload()
             self.peft_model = None
 
+    def merge(self, strength: float) -> None:
+        """W + (alpha / r) x strength x B @ A (DoRA: PEFT's merge with its magnitude) into each target."""
+        self.set_strength(strength)
+        self._peft().merge_and_unload(safe_merge=True)
+        self.peft_model = None
+
     def set_strength(self, strength: float) -> None:
         """Scale as ACE-Step does: scaling = (alpha / r) * strength on every LoRA layer."""
         for module in self._peft().modules():
             if isinstance(module, LoraLayer) and ADAPTER_NAME in module.scaling:
                 r, alpha = module.r[ADAPTER_NAME], module.lora_alpha[ADAPTER_NAME]
                 module.scaling[ADAPTER_NAME] = (alpha / r) * strength
-
-
-def header_metadata(metadata: dict) -> dict[str, str]:
-    """Safetensors header metadata is str -> str: nested values as JSON."""
-    out = {"format": "pt"}
-    for key, value in metadata.items():
-        out[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return out
