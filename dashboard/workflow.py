@@ -22,11 +22,16 @@ TIMEOUT_S = 0.5
 def render_workflow_strip() -> None:
     kinds, done_kinds = _daemon_state()
     done = done_steps(done_kinds)
-    shown = [step for step, kind in STEPS if kind is None or kinds is None or kind in kinds]
+    shown = shown_steps(kinds)
     # Material icons render everywhere; emoji need a colour-emoji font the machine may lack.
     cells = [f"{':material/check_circle:' if step in done else ':material/radio_button_unchecked:'} {step}"
              for step in shown]
     st.caption("  →  ".join(cells))
+
+
+def shown_steps(kinds: set[str] | None) -> list[str]:
+    """The steps to show: those of a page, and those whose job kind the daemon has (all without one)."""
+    return [step for step, kind in STEPS if kind is None or kinds is None or kind in kinds]
 
 
 def done_steps(done_kinds: set[str]) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dashboard.workflow import shown_steps
 from tests.conftest import open_page
 
 DONE = ":material/check_circle:"
@@ -28,10 +29,15 @@ def test_the_first_page_of_a_session_shows_the_runs_done(daemon, monkeypatch):
     write_run(Path(daemon.home), "20250101-100000-preprocess-aaaaaa", "done")
     write_run(Path(daemon.home), "20250101-110000-train-bbbbbb", "done")
     at = open_page(monkeypatch, daemon.home, "app.py")
-    assert strip(at) == f"{DONE} Dataset  →  {DONE} Preprocess  →  {DONE} Train"  # no export job kind yet
+    assert strip(at) == f"{DONE} Dataset  →  {DONE} Preprocess  →  {DONE} Train  →  {OPEN} Export"
 
 
 def test_a_failed_run_is_not_a_step_done(daemon, monkeypatch):
     write_run(Path(daemon.home), "20250101-100000-preprocess-aaaaaa", "failed")
     at = open_page(monkeypatch, daemon.home)
-    assert strip(at) == f"{OPEN} Dataset  →  {OPEN} Preprocess  →  {OPEN} Train"
+    assert strip(at) == f"{OPEN} Dataset  →  {OPEN} Preprocess  →  {OPEN} Train  →  {OPEN} Export"
+
+
+def test_a_step_without_a_job_kind_in_the_daemon_is_not_shown():
+    assert shown_steps({"preprocess", "train"}) == ["Dataset", "Preprocess", "Train"]
+    assert shown_steps(None) == ["Dataset", "Preprocess", "Train", "Export"]  # no daemon: all
