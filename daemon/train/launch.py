@@ -147,7 +147,6 @@ class Relay:
         self.ctx, self.listener, self.proc = ctx, listener, proc
         self.inbox: queue.Queue = queue.Queue()
         self.conn: Connection | None = None
-        self.closed = False  # rank 0's line ended (it exited)
         self.started = False  # rank 0 has reported its pre-flight: a stop now saves first
         self.stop_sent = False
         self.result: dict | None = None
@@ -164,8 +163,8 @@ class Relay:
         try:
             while True:
                 self.inbox.put(conn.recv())
-        except (EOFError, OSError):
-            self.inbox.put(("closed",))
+        except (EOFError, OSError):  # rank 0 exited
+            return
 
     def run(self) -> dict:
         settle = None
@@ -200,8 +199,6 @@ class Relay:
         kind = message[0]
         if kind == "connected":
             self.conn = message[1]
-        elif kind == "closed":
-            self.closed = True
         elif kind == "event":
             self.started = self.started or message[1] == "train_preflight"
             self.ctx.event(message[1], **message[2])

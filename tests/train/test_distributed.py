@@ -92,7 +92,7 @@ def test_two_ranks_train_as_one_process_with_the_doubled_batch(daemon, demo_root
 @pytest.mark.slow
 def test_save_now_and_stop_reach_every_rank(daemon, demo_root, dit_dir, tensors):
     """`save_now` saves once, a stop saves once more, at one step for both ranks; the job ends stopped."""
-    settings = dict(RUN, epochs=500, batch_size=2, devices=2, save_every_epochs=0, tensors_dir=str(tensors),
+    settings = dict(RUN, epochs=5000, batch_size=2, devices=2, save_every_epochs=0, tensors_dir=str(tensors),
                     checkpoint=str(dit_dir))
     job_id = daemon.submit("train", settings)
     _wait_for(daemon, job_id, "metric")
@@ -111,12 +111,16 @@ def test_save_now_and_stop_reach_every_rank(daemon, demo_root, dit_dir, tensors)
 
 
 def _wait_for(daemon, job_id: str, type: str, timeout: float = 300) -> dict:
-    """The data of the job's first event of `type`, once it came."""
-    deadline = time.monotonic() + timeout
+    """The data of the job's first event of `type`, once it came (read page by page, in seq order)."""
+    deadline, since = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        for event in daemon.events(limit=1000):
+        page = daemon.events(since=since, limit=1000)
+        for event in page:
             if event["type"] == type and event.get("job_id") == job_id:
                 return event["data"]
+        if page:
+            since = page[-1]["seq"]
+            continue
         job = daemon.job(job_id)
         assert job["state"] in ("queued", "running"), job.get("error")
         time.sleep(0.3)
