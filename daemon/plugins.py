@@ -18,6 +18,8 @@ PLUGIN_MODULES = [
     "daemon.sample.job",
     "daemon.sample.commands",
     "daemon.export.job",
+    "daemon.caption.job",
+    "daemon.caption.commands",
     "daemon.runs",
 ]
 

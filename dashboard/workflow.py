@@ -16,6 +16,7 @@ from shared.errors import StudioError
 
 # (step, the job kind that does it; None: a page of its own, always shown)
 STEPS = (("Dataset", None), ("Preprocess", "preprocess"), ("Train", "train"), ("Export", "export"))
+ALSO_DONE_BY = {"merge": "Export"}  # other job kinds that complete a step
 TIMEOUT_S = 0.5
 
 
@@ -40,6 +41,7 @@ def done_steps(done_kinds: set[str]) -> set[str]:
     A finished preprocess run was made from a dataset, so the Dataset step is done too."""
     done = set(st.session_state.setdefault("workflow_done", set()))
     done.update(step for step, kind in STEPS if kind in done_kinds)
+    done.update(step for kind, step in ALSO_DONE_BY.items() if kind in done_kinds)
     if dataset_state.current() is not None or dataset_state.current_path() or "preprocess" in done_kinds:
         done.add("Dataset")
     return done
@@ -52,7 +54,7 @@ def _daemon_state() -> tuple[set[str] | None, set[str]]:
         return None, set()
     try:
         kinds = set(client.request("status", {"metrics_limit": 0}, timeout=TIMEOUT_S, retries=0)["job_kinds"])
-        runs = client.request("runs", {"kinds": [k for _, k in STEPS if k]}, timeout=TIMEOUT_S, retries=0)["runs"]
+        runs = client.request("runs", {"kinds": [k for _, k in STEPS if k] + list(ALSO_DONE_BY)}, timeout=TIMEOUT_S, retries=0)["runs"]
     except StudioError:
         return None, set()
     return kinds, {r["kind"] for r in runs if r["state"] == "done"}

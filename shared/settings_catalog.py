@@ -17,6 +17,7 @@ GROUPS = {
     "generate": "shared.sample_settings:GenerateSettings",
     "merge": "shared.export_settings:MergeSettings",
     "export": "shared.export_settings:ExportSettings",
+    "caption": "shared.caption_settings:CaptionSettings",
     # job kinds whose settings live with their job (importing them loads no model)
     "selftest": "daemon.selftest:SelftestSettings",
     "load": "daemon.models.commands:LoadSettings",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
+from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family, batch_changes
 
 STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
@@ -36,8 +36,11 @@ def read_state_json(folder: str | Path) -> dict | None:
 def resume_differences(saved: dict, current: dict, strict: bool = False) -> list[str]:
     """The settings that keep a resume from starting, as "name: saved -> current" (empty: it may).
 
-    The adapter's shape must always match the checkpoint's; with `strict`, the optimizer settings too.
+    The adapter's shape must always match the checkpoint's; with `strict`, the optimizer settings
+    and the batch shape (unless only the split across GPUs changed) too.
     """
     family = adapter_family(str(current.get("adapter_type", "lora")))
     names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
+    if strict:
+        names += tuple(batch_changes(saved, current))
     return [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]

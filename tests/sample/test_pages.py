@@ -78,3 +78,6 @@ def test_export_page_exports_and_merges_the_chosen_adapter(daemon_proc, demo_roo
     assert (tmp_path / "acestep-v15-from-page" / "model.safetensors").is_file()
     at.run()
     assert any("acestep-v15-from-page" in c.value for c in at.caption)
+    strip = open_page(monkeypatch, daemon_proc.home).caption[0].value  # the workflow strip, on any page
+    assert ":material/check_circle: Export" in strip
+

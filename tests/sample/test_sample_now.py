@@ -15,7 +15,7 @@ def _wait_for(client, job_id: str, type: str, timeout: float = 120.0) -> dict:
         for event in client.request("job_events", {"job_id": job_id})["events"]:
             if event["type"] == type:
                 return event
-        assert client.job(job_id)["state"] == "running", client.job(job_id)
+        assert client.job(job_id)["state"] in ("queued", "running"), client.job(job_id)
         time.sleep(0.2)
     raise AssertionError(f"no {type} event within {timeout} s")
 
