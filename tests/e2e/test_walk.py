@@ -59,6 +59,7 @@ def label_the_dataset(page: Page, studio, shots) -> None:
     expect(page.get_by_text("captions.csv: 8 rows, 8 samples updated")).to_be_visible()
 
     ui.edit_cell(page, page.get_by_test_id("stDataFrame").first, row=0, column=2, text=CAPTION)  # 2: caption
+    expect(ui.field(page, "Caption")).to_have_value(CAPTION)  # the one-sample editor (row 1) shows it landed
     ui.type_into(page, "Trigger word", TRIGGER)
     ui.shot(page, shots, "02_dataset_edited")
     ui.click(page, "Save")
