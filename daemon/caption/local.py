@@ -17,7 +17,8 @@ import torch
 from daemon.caption.clips import Clip
 from daemon.caption.omni import CAPTION_PROMPT, TRANSCRIBE_TASK, OmniModel, find_omni_model, load_omni
 from daemon.caption.providers import Answer, Provider, caption_labels, transcript_labels
-from shared.caption_parse import parse_caption, parse_transcript
+from shared.caption_parse import parse_caption
+from shared.lyrics_parse import parse_transcript
 from shared.caption_settings import CaptionSettings
 
 log = logging.getLogger(__name__)
