@@ -207,8 +207,13 @@ class StudioClient:
         return b"".join(chunks)
 
     def caption_results(self, run: str) -> dict:
-        """A caption run's results: every file's signal analysis, answers and labels."""
-        return self.request("caption_results", {"run_id": run})
+        """A caption run's results: every file's signal analysis, answers and labels (all pages)."""
+        reply = self.request("caption_results", {"run_id": run})
+        files = list(reply["files"])
+        while reply.get("next_offset") is not None:
+            reply = self.request("caption_results", {"run_id": run, "offset": reply["next_offset"]})
+            files += reply["files"]
+        return {**reply, "files": files, "next_offset": None}
 
     def caption_audio(self, run: str, file: str) -> bytes:
         """The audio of a file a caption run captioned, fetched in chunks."""

@@ -1,8 +1,9 @@
 """Shared fixtures: a real daemon process on loopback in its own studio home, and the demo assets.
 
 `daemon` yields a connected StudioClient; `daemon_proc` yields the DaemonProcess (kill, restart).
-`demo_root` generates the demo checkpoint and demo dataset once per test session; `demo_manager`
-is a model manager on it in this process, and `job_context` runs a job function inline.
+`demo_root` generates the demo checkpoint (with the demo captioner and transcriber) and the demo
+dataset once per test session; `demo_manager` is a model manager on it in this process, and
+`job_context` runs a job function inline.
 """
 from __future__ import annotations
 
@@ -97,6 +98,9 @@ def demo_root(tmp_path_factory) -> Path:
     from daemon.models.demo_checkpoint import ensure_demo_checkpoint
 
     ensure_demo_checkpoint(root / "checkpoints")
+    from daemon.caption.demo_models import write_demo_captioners
+
+    write_demo_captioners(root / "checkpoints")  # as `make demo` writes them
     try:
         from daemon.dataset_demo import write_demo_dataset
     except ImportError:

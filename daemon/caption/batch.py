@@ -29,12 +29,13 @@ from shared.caption_settings import CaptionSettings
 from shared.confine import refused_samples
 from shared.dataset import Dataset, load_dataset
 from shared.dataset_scan import ScanProblem, iter_audio_files
-from shared.errors import DatasetError, ProviderError, StudioError
+from shared.errors import CaptionError, DatasetError, ProviderError, StudioError
 from shared.wording import counted, readable
 
 log = logging.getLogger(__name__)
 
 RESULTS_LOG = "results.jsonl"
+MAX_FAILURES_IN_A_ROW = 10  # then the provider itself is broken: stop rather than fail every file
 
 
 @dataclass
@@ -85,7 +86,7 @@ def run_caption(ctx: Any, settings: CaptionSettings) -> dict:
     source = open_source(settings)
     for problem in source.skipped:
         ctx.log(f"{readable(problem.path)}: skipped, {problem.reason}", level="warning")
-    todo = {phase: [r for r in source.records if settings.redo or r.done.get(phase) != provider]
+    todo = {phase: [r for r in source.records if settings.redo or not _finished(r, phase, provider, settings)]
             for phase, provider in phases(settings)}
     total = sum(len(records) for records in todo.values())
     ctx.progress(0, total, f"{counted(len(source.records), 'file')} to caption")
@@ -108,6 +109,15 @@ def run_caption(ctx: Any, settings: CaptionSettings) -> dict:
     return summary
 
 
+def _finished(record: Record, phase: str, provider: str, settings: CaptionSettings) -> bool:
+    """True when an earlier run did this phase with this provider (and the lyrics, when this
+    provider answers them within the caption phase)."""
+    if record.done.get(phase) != provider:
+        return False
+    in_caption = phase == "caption" and settings.lyrics_by() == provider and provider == "gemini"
+    return not in_caption or record.done.get("lyrics") == provider
+
+
 def _run_phase(ctx: Any, settings: CaptionSettings, source: Source, phase: str, provider: Provider | None,
                records: list[Record]):
     """Caption `records` with `provider`; yields each record when its sidecar and log line are written."""
@@ -116,6 +126,7 @@ def _run_phase(ctx: Any, settings: CaptionSettings, source: Source, phase: str, 
                             analyse_signal=record.signal is None)
 
     stream = prefetch(records, load, workers=1, ahead=settings.prefetch)
+    failures = 0  # of the provider, in a row (an unreadable file is the file's fault, not the provider's)
     try:
         for record, clip in stream:
             if ctx.stop_requested:
@@ -131,14 +142,17 @@ def _run_phase(ctx: Any, settings: CaptionSettings, source: Source, phase: str, 
                     if err.fatal:
                         raise
                     _failed(ctx, record, err)
-                except StudioError as err:
+                except Exception as err:  # one file (too long for memory, odd audio) never stops the batch
                     _failed(ctx, record, err)
                 else:
                     record.done[phase] = provider.name if provider else "signal"
                     record.error = ""
+                failures = failures + 1 if record.error else 0
                 del clip
             _save(ctx, settings, source, record)
             yield record
+            if failures >= MAX_FAILURES_IN_A_ROW:
+                raise CaptionError(f"stopped: {failures} files in a row failed, the last one with: {record.error}")
     finally:
         stream.close()
 

@@ -1,8 +1,9 @@
 """Commands that let a client review a caption run without reading the daemon's disk:
 
-- `caption_results` {run_id} -> {run_id, source, dataset, files: [record...]}: every file's signal
-  analysis, answers, proposed and current labels, errors (from results.json, or while the run is
-  going, from its results.jsonl: the newest line per file).
+- `caption_results` {run_id, offset?, limit?} -> {run_id, source, dataset, files: [record...], total,
+  next_offset}: every file's signal analysis, answers, proposed and current labels, errors (from
+  results.json, or while the run is going, from its results.jsonl: the newest line per file), a
+  page of `limit` files (default RESULTS_PAGE) at a time so a large batch never makes one huge reply.
 - `caption_audio` {run_id, file, offset?} -> {data (base64), size, offset, next_offset, name}: the
   bytes of a file the run captioned, in chunks; only files listed in that run, by their name in it.
 - `caption_accept` {run_id, files: {file: {label: value}}, dataset?, overwrite?}: reviewed labels
@@ -67,10 +68,21 @@ def _caption_run(ctx: Any, content: dict) -> Path:
     return folder
 
 
+RESULTS_PAGE = 200
+
+
 @command("caption_results")
 def caption_results(ctx: Any, content: dict) -> dict:
     folder = _caption_run(ctx, content)
-    return {"run_id": folder.name, **read_results(folder)}
+    offset, limit = content.get("offset", 0), content.get("limit", RESULTS_PAGE)
+    for name, value in (("offset", offset), ("limit", limit)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "offset" else 1):
+            raise ProtocolError(f"content.{name}: expected a whole number, got {value!r}")
+    results = read_results(folder)
+    files = results.pop("files")
+    end = offset + limit
+    return {"run_id": folder.name, **results, "files": files[offset:end], "total": len(files),
+            "next_offset": end if end < len(files) else None}
 
 
 def _record(folder: Path, file: Any) -> dict:

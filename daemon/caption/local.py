@@ -17,10 +17,15 @@ import torch
 from daemon.caption.clips import Clip
 from daemon.caption.omni import CAPTION_PROMPT, TRANSCRIBE_TASK, OmniModel, find_omni_model, load_omni
 from daemon.caption.providers import Answer, Provider, caption_labels, transcript_labels
-from shared.caption_parse import parse_caption, parse_transcript
+from shared.caption_parse import parse_caption
+from shared.lyrics_parse import parse_transcript
 from shared.caption_settings import CaptionSettings
 
 log = logging.getLogger(__name__)
+
+# Sung lyrics run at most ~9 words (12 tokens) a second: a transcript longer than that for its clip
+# is a loop, and the cap keeps a looping model from spending the whole token limit on a short clip.
+LYRICS_BASE_TOKENS, LYRICS_TOKENS_PER_S = 64, 12
 
 
 class _LocalModel(Provider):
@@ -70,11 +75,12 @@ class LocalTranscriber(_LocalModel):
 
     def transcribe(self, clip: Clip) -> Answer:
         omni = self._omni()
-        raw = omni.generate(clip.audio, TRANSCRIBE_TASK, max_new_tokens=self.settings.lyrics_max_tokens, sample=False)
+        budget = min(self.settings.lyrics_max_tokens, LYRICS_BASE_TOKENS + int(LYRICS_TOKENS_PER_S * clip.seconds))
+        raw = omni.generate(clip.audio, TRANSCRIBE_TASK, max_new_tokens=budget, sample=False)
         transcript, note = parse_transcript(raw), ""
         if transcript.looped:  # greedy decoding repeats a phrase; a penalty usually breaks the loop
-            raw = omni.generate(clip.audio, TRANSCRIBE_TASK, max_new_tokens=self.settings.lyrics_max_tokens,
-                                sample=False, repetition_penalty=self.settings.repetition_penalty)
+            raw = omni.generate(clip.audio, TRANSCRIBE_TASK, max_new_tokens=budget, sample=False,
+                                repetition_penalty=self.settings.repetition_penalty)
             transcript = parse_transcript(raw)
             note = "looped; retried with a repetition penalty" + (" (still looping, cut)" if transcript.looped else "")
         free_memory(self.manager)

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from daemon.caption.clips import Clip
-from shared.caption_parse import CaptionFields, Transcript
+from shared.caption_parse import CaptionFields
+from shared.lyrics_parse import Transcript
 from shared.caption_settings import CaptionSettings
 from shared.errors import CaptionError
 

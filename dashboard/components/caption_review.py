@@ -16,6 +16,7 @@ from shared.errors import StudioError
 from shared.labels import KEYSCALES, LANGUAGES, TIME_SIGNATURES
 
 EDITABLE = ("caption", "genre", "keyscale", "bpm", "timesignature", "language", "is_instrumental")
+LABEL_NAMES = {"keyscale": "key", "bpm": "BPM", "timesignature": "time signature", "is_instrumental": "instrumental"}
 NOISE = ("The demo captioner and transcriber have random weights: their captions and lyrics are noise. "
          "The signal analysis (tempo, key, loudness) is real. Put ACE-Step's acestep-captioner and "
          "acestep-transcriber beside your checkpoints for real captions.")
@@ -103,7 +104,8 @@ def _render_file(client: StudioClient, run_id: str, record: dict) -> None:
                     if answer.get("note"):
                         st.caption(answer["note"])
         if record.get("kept"):
-            st.caption("Kept the labels already set: " + ", ".join(record["kept"]))
+            names = ", ".join(LABEL_NAMES.get(name, name) for name in record["kept"])
+            st.caption(f"Kept the labels already set: {names} (the run's Overwrite labels replaces them)")
     with right:
         key = f"caption.edit.{run_id}.{record['file']}"
         caption = st.text_area("Caption", labels.get("caption") or "", key=f"{key}.caption", height=120)

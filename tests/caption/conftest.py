@@ -11,10 +11,10 @@ SHORT_CLIPS = ("vocal/march.wav", "vocal/cancion.wav")  # 3 s and 3.5 s: the qui
 
 @pytest.fixture(scope="session")
 def demo_captioners(demo_root) -> dict:
-    """The demo captioner and transcriber beside the demo checkpoint (written once per session)."""
+    """The demo captioner and transcriber beside the demo checkpoint (`demo_root` writes them)."""
     from daemon.caption.demo_models import write_demo_captioners
 
-    return write_demo_captioners(demo_root / "checkpoints")
+    return write_demo_captioners(demo_root / "checkpoints")  # already there: only checked
 
 
 @pytest.fixture

@@ -124,3 +124,34 @@ def test_merge_rules():
     assert strip_trigger("A song, Mystyle; with drums", "mystyle") == "A song, with drums"
     weak = proposals(None, None, {"bpm": None, "keyscale": "D minor", "key_confidence": 0.05})
     assert weak == {}
+
+
+class FailingCaptioner(ScriptedCaptioner):
+    def caption(self, clip, *, lyrics=False):
+        if clip.key == "vocal/march.wav" or FailingCaptioner.always:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().caption(clip, lyrics=lyrics)
+
+
+def test_a_file_the_model_fails_on_is_reported_and_the_rest_go_on(clip_folder, tmp_path, monkeypatch):
+    from shared.errors import CaptionError
+
+    monkeypatch.setattr(batch, "make_provider", lambda *args, **kwargs: FailingCaptioner())
+    FailingCaptioner.always = False
+    result, _ = run(tmp_path, CaptionSettings(source=str(clip_folder)))
+    assert result["captioned"] == 1
+    assert result["failed"] == [{"file": "vocal/march.wav",
+                                 "error": "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"}]
+    FailingCaptioner.always = True
+    monkeypatch.setattr(batch, "MAX_FAILURES_IN_A_ROW", 2)
+    with pytest.raises(CaptionError, match="2 files in a row failed"):
+        run(tmp_path, CaptionSettings(source=str(clip_folder), redo=True), "run2")
+
+
+def test_gemini_with_lyrics_redoes_files_it_captioned_without_them():
+    record = batch.Record(file="a.wav", path="/a.wav", done={"caption": "gemini"})
+    with_lyrics = CaptionSettings(source="x", provider="gemini", lyrics=True)
+    assert not batch._finished(record, "caption", "gemini", with_lyrics)
+    assert batch._finished(record, "caption", "gemini", with_lyrics.replace(lyrics=False))
+    record.done["lyrics"] = "gemini"
+    assert batch._finished(record, "caption", "gemini", with_lyrics)

@@ -112,6 +112,8 @@ def test_review_audio_and_accept_through_commands(daemon_proc, demo_root, demo_c
     assert client.wait(job, timeout=120)["state"] == "done"
     results = client.caption_results(job)
     assert {r["file"] for r in results["files"]} == {s.audio for s in load_dataset(dataset_file).samples}
+    page = client.request("caption_results", {"run_id": job, "offset": 6, "limit": 3})
+    assert len(page["files"]) == 2 and page["total"] == 8 and page["next_offset"] is None
     audio = client.caption_audio(job, "vocal/waltz.wav")
     assert audio == (demo_copy / "vocal" / "waltz.wav").read_bytes()
     with pytest.raises(ProtocolError, match="did not caption"):

@@ -1,19 +1,18 @@
-"""Parsers for captioner and transcriber answers (shared/caption_parse.py), on answers as models write them."""
+"""Parsers for captioner and transcriber answers (shared/caption_parse.py, shared/lyrics_parse.py), on
+answers as models write them."""
 from __future__ import annotations
 
 import pytest
 
 from shared.caption_parse import (
-    INSTRUMENTAL,
     find_bpm,
     find_genre,
     find_keyscale,
     find_timesignature,
-    looks_looped,
     parse_caption,
-    parse_transcript,
     split_metadata,
 )
+from shared.lyrics_parse import INSTRUMENTAL, looks_looped, parse_transcript
 
 # (model answer, expected {field: value}); fields not listed must come back empty.
 CAPTIONS = [

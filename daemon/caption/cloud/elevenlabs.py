@@ -13,7 +13,7 @@ from daemon.caption.clips import Clip
 from daemon.caption.cloud.http import api_key, base_url, multipart, post_json
 from daemon.caption.cloud.lines import text_to_lyrics, words_to_lyrics
 from daemon.caption.providers import Answer, Provider, transcript_labels
-from shared.caption_parse import parse_transcript
+from shared.lyrics_parse import parse_transcript
 from shared.caption_settings import CaptionSettings
 from shared.labels import LANGUAGES
 

@@ -13,7 +13,8 @@ import json
 from daemon.caption.clips import Clip
 from daemon.caption.cloud.http import api_key, base_url, post_json
 from daemon.caption.providers import Answer, Provider, caption_labels, transcript_labels
-from shared.caption_parse import parse_caption, parse_transcript
+from shared.caption_parse import parse_caption
+from shared.lyrics_parse import parse_transcript
 from shared.caption_settings import CaptionSettings
 from shared.errors import ProviderError
 
