@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Union
 
 from shared.labels import LANGUAGES, TIME_SIGNATURES
 
@@ -41,6 +40,7 @@ NEWLINE, SPACE, TAB = 0x0A, 0x20, 0x09
 # the block short.
 _NOT_IN_TEXT = frozenset({*range(0x20), 0x7F, ord("<")}) - {TAB}
 _TEXT_BYTES = frozenset(range(256)) - _NOT_IN_TEXT
+_LYRICS_BYTES = frozenset(range(256)) - (frozenset({*range(0x20), 0x7F}) - {TAB, NEWLINE})
 
 
 class Trie:
@@ -110,7 +110,7 @@ class End:
     """Nothing more may be written: the answer stops here."""
 
 
-Item = Union[Literal, Choice, ChoiceList, Text, Lyrics, End]
+Item = Literal | Choice | ChoiceList | Text | Lyrics | End
 State = tuple  # (item index, item state)
 
 
@@ -155,7 +155,7 @@ class Grammar:
         if isinstance(item, Text):
             return self._text_step(index, item, sub, byte, limited)
         if isinstance(item, Lyrics):
-            return state
+            return state if byte in _LYRICS_BYTES else None
         return None  # End
 
     def accepts_end(self, state: State | None) -> bool:
@@ -217,15 +217,15 @@ def numbers(low: int, high: int) -> tuple[str, ...]:
     return tuple(str(n) for n in range(low, high + 1))
 
 
-def understand_grammar(lyrics: bool = False, language: str | None = None,
-                       genres: Iterable[str] | None = None) -> Grammar:
+def understand_grammar(lyrics: bool = False, language: str | None = None, genres: Iterable[str] | None = None,
+                       caption_tokens: int = CAPTION_MAX_TOKENS) -> Grammar:
     """The understand answer's format. `lyrics`: free text after </think> (else the answer ends
     there); `language`: the only language allowed (a dataset-wide override); `genres`: the genre
-    vocabulary (a free line of text when None or empty)."""
+    vocabulary (a free line of text when None or empty); `caption_tokens`: the caption's length limit."""
     vocabulary = tuple(genres or ())
     values: dict[str, Item] = {
         "bpm": choice("bpm", numbers(*BPM_RANGE)),
-        "caption": Text("caption", CAPTION_MAX_TOKENS, continues=True),
+        "caption": Text("caption", caption_tokens, continues=True),
         "duration": choice("duration", numbers(*DURATION_RANGE)),
         "genres": choice_list("genres", vocabulary) if vocabulary else Text("genres", GENRES_MAX_TOKENS, False),
         "keyscale": choice("keyscale", KEYSCALES),
