@@ -53,15 +53,20 @@ class LMProvider(Provider):
 
     def caption(self, clip: Clip, *, lyrics: bool = False) -> Answer:
         reply, lm = self._understand(clip, lyrics)
-        labels = reply.found.labels(lyrics=lyrics)
+        labels = self._labels(reply, lyrics)
         return Answer(self.name, self.folder.name, reply.raw, labels, demo=lm.demo, note=_note(reply, lyrics))
 
     def transcribe(self, clip: Clip) -> Answer:
         """Lyrics alone (the LM is the chosen lyrics provider); the rest of its answer is dropped."""
         reply, lm = self._understand(clip, lyrics=True)
-        labels = {k: v for k, v in reply.found.labels(lyrics=True).items()
-                  if k in ("lyrics", "is_instrumental", "language")}
+        labels = {k: v for k, v in self._labels(reply, True).items() if k in ("lyrics", "is_instrumental", "language")}
         return Answer(self.name, self.folder.name, reply.raw, labels, demo=lm.demo, note=_note(reply, True))
+
+    def _labels(self, reply: Reply, lyrics: bool) -> dict:
+        labels = reply.found.labels(lyrics=lyrics)
+        if self.settings.language:  # the LM could name no other language: its answer says nothing (the batch
+            labels.pop("language", None)  # sets it on samples with vocals, leaves instrumentals alone)
+        return labels
 
     def close(self) -> None:
         if not self.settings.keep_loaded:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from daemon.caption.lm_grammar import THINK_CLOSE, THINK_OPEN, Grammar, State, Text
+from daemon.caption.lm_grammar import THINK_CLOSE, THINK_OPEN, Grammar, Lyrics, State, Text
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,9 @@ class FieldConstraint(LogitsProcessor):
         track.tokens_in_field = track.tokens_in_field + 1 if same_field else 0
 
     def _limited(self, track: _Row) -> bool:
+        """The text field (caption, genres, lyrics) the row is in has used its tokens."""
         item = self.grammar.item(track.state) if track.state is not None else None
-        return isinstance(item, Text) and track.tokens_in_field >= item.max_tokens
+        return isinstance(item, (Text, Lyrics)) and 0 < item.max_tokens <= track.tokens_in_field
 
     def _ids_on(self, device: torch.device, track: _Row) -> torch.Tensor:
         state = None if track.finished else track.state

@@ -102,7 +102,10 @@ class Text:
 
 @dataclass(frozen=True)
 class Lyrics:
-    """Free text after </think>, up to the end of the answer."""
+    """Free text after </think> (newlines allowed, control characters not), up to the end of the
+    answer; once `max_tokens` are written (0: no limit) only the end may follow."""
+
+    max_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class Grammar:
         if isinstance(item, Text):
             return self._text_step(index, item, sub, byte, limited)
         if isinstance(item, Lyrics):
-            return state if byte in _LYRICS_BYTES else None
+            return state if byte in _LYRICS_BYTES and not limited else None
         return None  # End
 
     def accepts_end(self, state: State | None) -> bool:
@@ -218,10 +221,11 @@ def numbers(low: int, high: int) -> tuple[str, ...]:
 
 
 def understand_grammar(lyrics: bool = False, language: str | None = None, genres: Iterable[str] | None = None,
-                       caption_tokens: int = CAPTION_MAX_TOKENS) -> Grammar:
+                       caption_tokens: int = CAPTION_MAX_TOKENS, lyrics_tokens: int = 0) -> Grammar:
     """The understand answer's format. `lyrics`: free text after </think> (else the answer ends
     there); `language`: the only language allowed (a dataset-wide override); `genres`: the genre
-    vocabulary (a free line of text when None or empty); `caption_tokens`: the caption's length limit."""
+    vocabulary (a free line of text when None or empty); `caption_tokens`, `lyrics_tokens`: length
+    limits of the caption and the lyrics (0: none for the lyrics)."""
     vocabulary = tuple(genres or ())
     values: dict[str, Item] = {
         "bpm": choice("bpm", numbers(*BPM_RANGE)),
@@ -237,5 +241,5 @@ def understand_grammar(lyrics: bool = False, language: str | None = None, genres
         opening = (THINK_OPEN + "\n") if position == 0 else ""
         items += [Literal(f"{opening}{name}:".encode()), values[name]]
     items.append(Literal(THINK_CLOSE.encode()))
-    items.append(Lyrics() if lyrics else End())
+    items.append(Lyrics(lyrics_tokens) if lyrics else End())
     return Grammar(tuple(items))

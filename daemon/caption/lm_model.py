@@ -92,7 +92,8 @@ class LoadedLM:
         context = min(options.context, self.context)
         fitted = fit_codes(codes, context, options.new_tokens())
         fitted = FittedCodes(fitted.codes, max(fitted.total, total_codes or 0))
-        grammar = understand_grammar(options.lyrics, options.language, self.genres, options.caption_tokens)
+        grammar = understand_grammar(options.lyrics, options.language, self.genres, options.caption_tokens,
+                                     options.lyrics_tokens)
         encoded = self.tokenizer(understand_prompt(code_string(fitted.codes)), return_tensors="pt",
                                  add_special_tokens=False)
         device = next(self.model.parameters()).device

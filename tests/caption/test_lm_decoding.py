@@ -11,7 +11,7 @@ from daemon.caption.lm_parse import parse_understanding
 from daemon.models.demo_lm import GENRES
 from shared.labels import LANGUAGES, TIME_SIGNATURES, parse_keyscale
 
-LYRICS_STEPS = 12  # tokens of lyrics sampled before a run is stopped by hand
+LYRICS_TOKENS = 12
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +37,9 @@ def table(tokenizer) -> TokenTable:
 
 
 def sample_answer(masks: MaskCache, generator: torch.Generator, push: torch.Tensor | None, width: int) -> list[int]:
-    """Random logits through the processor, sampled, until an end token (or a few lyrics tokens)."""
+    """Random logits through the processor, sampled, until an end token."""
     processor = FieldConstraint(masks, prompt_length=0)
     ids: list[int] = []
-    lyrics_left = LYRICS_STEPS
     for _ in range(2000):
         scores = torch.randn(1, width, generator=generator) * 4
         if push is not None:
@@ -53,11 +52,16 @@ def sample_answer(masks: MaskCache, generator: torch.Generator, push: torch.Tens
         ids.append(token)
         if token in masks.table.stop_ids:
             return ids
-        if masks.grammar.accepts_end(processor.state_of(0)):
-            lyrics_left -= 1
-            if lyrics_left == 0:
-                return ids
     raise AssertionError("the answer never ended")
+
+
+def lyrics_tokens(grammar, table: TokenTable, ids: list[int]) -> int:
+    """How many of `ids` were written after </think> (whatever tokens spelled the tag)."""
+    state, count = grammar.start(), 0
+    for token in ids:
+        count += grammar.accepts_end(state)
+        state = grammar.feed(state, table.data[token])
+    return count
 
 
 RUNS = [  # (seed, lyrics, language, genres, push the banned tokens)
@@ -68,7 +72,8 @@ RUNS = [  # (seed, lyrics, language, genres, push the banned tokens)
 
 @pytest.mark.parametrize("seed, lyrics, language, genres, push", RUNS)
 def test_random_logits_never_leave_the_grammar(table, tokenizer, seed, lyrics, language, genres, push):
-    grammar = understand_grammar(lyrics=lyrics, language=language, genres=genres, caption_tokens=10)
+    grammar = understand_grammar(lyrics=lyrics, language=language, genres=genres, caption_tokens=10,
+                                 lyrics_tokens=LYRICS_TOKENS)
     masks = MaskCache(grammar, table)
     first_code = tokenizer.convert_tokens_to_ids("<|audio_code_0|>")
     width = len(table) + 40  # the model's vocabulary is often padded beyond the tokenizer's
@@ -76,7 +81,8 @@ def test_random_logits_never_leave_the_grammar(table, tokenizer, seed, lyrics, l
     generator = torch.Generator().manual_seed(seed)
     for _ in range(3):
         ids = sample_answer(masks, generator, banned if push else None, width)
-        body = ids[:-1] if ids[-1] in table.stop_ids else ids
+        assert ids[-1] in table.stop_ids  # every answer ends, lyrics within their tokens
+        body = ids[:-1]
         assert all(table.data[t] is not None for t in body), "a special or code token was emitted"
         text = b"".join(table.data[t] for t in body)
         state = grammar.feed(grammar.start(), text)
@@ -91,7 +97,9 @@ def test_random_logits_never_leave_the_grammar(table, tokenizer, seed, lyrics, l
         if genres:
             assert set(found.genres.split(", ")) <= set(genres)
         if not lyrics:
-            assert ids[-1] in table.stop_ids and text.endswith(b"</think>")
+            assert text.endswith(b"</think>")
+        else:
+            assert lyrics_tokens(grammar, table, body) <= LYRICS_TOKENS
 
 
 def test_the_processor_masks_each_row_of_a_batch_on_its_own(table):

@@ -74,3 +74,9 @@ def test_a_caption_that_used_its_tokens_must_end_now():
     after_newline = grammar.step(state, ord("\n"), limited=True)
     assert grammar.step(after_newline, ord(" "), limited=True) is None  # no continuation line either
     assert grammar.feed(after_newline, b"duration: 30\n") is not None
+
+
+def test_lyrics_that_used_their_tokens_must_end():
+    grammar, state = fed(VALID + "\nla la", lyrics=True, lyrics_tokens=4)
+    assert grammar.step(state, ord("a")) is not None and grammar.step(state, ord("a"), limited=True) is None
+    assert grammar.accepts_end(state)
