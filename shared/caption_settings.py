@@ -1,7 +1,7 @@
 """The `caption` job's settings, declared once (CA-5), and the file they are saved to and restored from.
 
     settings = CaptionSettings(source="/music/songs", provider="local", lyrics=True)
-    save_caption_settings(settings, home)            # <studio home>/caption_settings.json
+    save_caption_settings(values, home)              # <studio home>/dashboard/caption_settings.json
     load_caption_settings(home)                      # the same settings, or the defaults
 
 Providers: `local` (ACE-Step's captioner, and its transcriber for lyrics), `gemini` (caption,
@@ -33,7 +33,7 @@ LYRICS_ON_AUTO = ("local", "gemini", "whisper", "elevenlabs")  # the LM's lyrics
 ONE_PASS = ("gemini", "lm")  # caption and lyrics in one request when both come from it
 LYRICS_ONLY = ("whisper", "elevenlabs")
 VOCAL_LANGUAGES = tuple(code for code in LANGUAGES if code != "unknown")
-SAVED_FILE = "caption_settings.json"
+SAVED_FILE = "caption_settings.json"  # in <studio home>/dashboard/: the clients' own files, not the daemon's
 
 
 @dataclass
@@ -150,7 +150,8 @@ class CaptionSettings(SettingsGroup):
 
 
 def saved_settings_path(home: str | os.PathLike) -> Path:
-    return Path(home) / SAVED_FILE
+    """Where the Captioner page (and `caption --save-settings`) keep the settings to open with."""
+    return Path(home) / "dashboard" / SAVED_FILE
 
 
 def save_caption_settings(values: dict, home: str | os.PathLike) -> Path:
@@ -158,6 +159,7 @@ def save_caption_settings(values: dict, home: str | os.PathLike) -> Path:
     checked = CaptionSettings.from_dict({**values, "source": values.get("source") or "-"}).to_dict()
     checked["source"] = values.get("source") or ""
     path = saved_settings_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"format": "acestep-studio-caption-settings", "version": 1, "settings": checked})
     return path
 
