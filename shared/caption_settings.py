@@ -44,8 +44,10 @@ class CaptionSettings(SettingsGroup):
 
     source: str = setting("", "An audio folder (searched recursively) or a dataset file (.json) to caption.",
                           section="Files", label="Folder or dataset")
-    provider: str = setting("local", "Who writes the caption: local (ACE-Step's captioner), gemini, whisper or "
-                            "elevenlabs (lyrics only), signal (no model: BPM, key, duration from the audio).",
+    provider: str = setting("local", "Who writes the caption: local (ACE-Step's captioner), gemini, lm (ACE-Step's "
+                            "5 Hz LM reading the audio codes: caption, genre, BPM, key, time signature, language), "
+                            "whisper or elevenlabs (lyrics only), signal (no model: BPM, key, duration from the "
+                            "audio).",
                             section="Providers", choices=PROVIDERS)
     lyrics: bool = setting(False, "Also transcribe the lyrics (section tags kept, [Instrumental] when there are "
                            "no vocals). Whisper and ElevenLabs always do.", section="Providers",
