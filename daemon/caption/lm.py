@@ -24,7 +24,7 @@ import torch
 from daemon.caption.clips import Clip
 from daemon.caption.lm_codes import audio_codes
 from daemon.caption.lm_model import LoadedLM, Reply, UnderstandOptions, load_lm
-from daemon.caption.lm_prompt import CODES_PER_SECOND, code_budget
+from daemon.caption.lm_prompt import CODES_PER_SECOND
 from daemon.caption.local import free_memory
 from daemon.caption.providers import Answer, Provider
 from daemon.models.discovery import find_lm
@@ -75,8 +75,7 @@ class LMProvider(Provider):
     def _understand(self, clip: Clip, lyrics: bool) -> tuple[Reply, LoadedLM]:
         lm = self._lm()
         options = self._options(lyrics)
-        seconds = code_budget(min(options.context, lm.context), options.new_tokens()) / CODES_PER_SECOND
-        codes, duration = audio_codes(self.manager, clip.path, max_seconds=seconds + 1.0)
+        codes, duration = audio_codes(self.manager, clip.path, max_seconds=lm.audio_seconds(options) + 1.0)
         reply = lm.understand(codes, options, total_codes=math.floor(duration * CODES_PER_SECOND))
         free_memory(self.manager)
         if reply.found.problems:

@@ -13,7 +13,6 @@ exactly what the grammar allowed. The masks of each grammar are kept with the lo
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,14 +24,20 @@ import torch
 from daemon.caption.lm_decoding import FieldConstraint, MaskCache, TokenTable
 from daemon.caption.lm_grammar import CAPTION_MAX_TOKENS, Grammar, understand_grammar
 from daemon.caption.lm_parse import Understanding, parse_understanding
-from daemon.caption.lm_prompt import FittedCodes, code_string, fit_codes, understand_prompt
+from daemon.caption.lm_prompt import (
+    CODES_PER_SECOND,
+    FittedCodes,
+    code_budget,
+    code_string,
+    fit_codes,
+    understand_prompt,
+)
 from daemon.models.checkpoint_files import validate_text_encoder_folder
 from shared.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
 GENRES_FILE = "genres_vocab.txt"
-DEMO_STAMP = ".demo_checkpoint.json"  # the demo checkpoint's stamp beside its LM (demo_checkpoint.py)
 # Tokens the think block needs besides the caption: the field names, short values, genres, tags.
 FIELDS_TOKENS = 160
 
@@ -81,6 +86,10 @@ class LoadedLM:
     def context(self) -> int:
         """The most tokens the model's positions allow."""
         return int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
+
+    def audio_seconds(self, options: UnderstandOptions) -> float:
+        """How many seconds of audio the context holds beside the answer (more is cut)."""
+        return code_budget(min(options.context, self.context), options.new_tokens()) / CODES_PER_SECOND
 
     def masks(self, grammar: Grammar) -> MaskCache:
         if grammar not in self._masks:
@@ -144,11 +153,11 @@ def read_genres(folder: Path) -> tuple[str, ...]:
 
 
 def _is_demo(folder: Path) -> bool:
-    try:
-        return json.loads((folder.parent / DEMO_STAMP).read_text(encoding="utf-8")).get("seed") is not None \
-            and folder.name == "acestep-5Hz-lm-demo"
-    except (OSError, ValueError, AttributeError):
-        return False
+    """The demo checkpoint's LM (random weights): its folder name beside the demo's stamp."""
+    from daemon.models.demo_checkpoint import STAMP_NAME
+    from daemon.models.demo_lm import LM_NAME
+
+    return folder.name == LM_NAME and (folder.parent / STAMP_NAME).is_file()
 
 
 @contextlib.contextmanager

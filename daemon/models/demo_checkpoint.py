@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
+from daemon.models.demo_lm import LM_NAME
+
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 3  # 2: official weight names, config keys and mask behaviour (issue 11); 3: the 5 Hz LM
 DIT_NAME = "acestep-v15-demo"
 VAE_NAME = "vae"
 TEXT_ENCODER_NAME = "Qwen3-Embedding-0.6B"
-LM_NAME = "acestep-5Hz-lm-demo"
 FOLDERS = (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME, LM_NAME)
 STAMP_NAME = ".demo_checkpoint.json"
 CODE_FILES = ("configuration_acestep_v15.py", "modeling_acestep_v15_turbo.py")
