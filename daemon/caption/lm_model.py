@@ -144,12 +144,14 @@ def load_lm(folder: Path, device: torch.device, dtype: torch.dtype) -> LoadedLM:
 
 
 def read_genres(folder: Path) -> tuple[str, ...]:
-    """The genre vocabulary beside the LM (`genres_vocab.txt`, one per line), empty when there is none."""
-    path = Path(folder) / GENRES_FILE
-    if not path.is_file():
-        return ()
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    return tuple(dict.fromkeys(line.strip() for line in lines if line.strip() and not line.startswith("#")))
+    """The genre vocabulary (`genres_vocab.txt`, one per line): in the LM's folder, else where an
+    ACE-Step install keeps it (`<install>/acestep/` beside `<install>/checkpoints/`); empty when none."""
+    folder = Path(folder)
+    for path in (folder / GENRES_FILE, folder.parent.parent / "acestep" / GENRES_FILE):
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            return tuple(dict.fromkeys(line.strip() for line in lines if line.strip() and not line.startswith("#")))
+    return ()
 
 
 def _is_demo(folder: Path) -> bool:

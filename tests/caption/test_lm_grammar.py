@@ -11,8 +11,11 @@ VALID = (
 )
 
 
+GENRES = ("synth pop", "pop", "rock")
+
+
 def fed(text: str, **options):
-    grammar = understand_grammar(**options)
+    grammar = understand_grammar(**{"genres": GENRES, **options})
     return grammar, grammar.feed(grammar.start(), text.encode("utf-8"))
 
 
@@ -45,7 +48,7 @@ def test_out_of_grammar_values_are_refused(part, replacement):
 
 
 def test_all_seventy_keys_and_only_those():
-    grammar = understand_grammar()
+    grammar = understand_grammar(genres=GENRES)
     prefix = VALID.split("keyscale:")[0] + "keyscale: "
     for key in KEYSCALES:
         assert grammar.feed(grammar.start(), f"{prefix}{key}\n".encode()) is not None, key
@@ -64,7 +67,8 @@ def test_genres_from_a_vocabulary_are_a_comma_list():
     assert fed(VALID.replace("synth pop", "pop, rock"), genres=vocabulary)[1] is not None
     for wrong in ("polka", "pop,rock", "pop,  rock", "pop, "):
         assert fed(VALID.replace("synth pop\n", wrong + "\n"), genres=vocabulary)[1] is None, wrong
-    assert fed(VALID.replace("synth pop", "anything at all"))[1] is not None  # no vocabulary: a free line
+    assert fed(VALID, genres=None)[1] is None  # no vocabulary: no genres field (ACE-Step's default)
+    assert fed(VALID.replace("genres: synth pop\n", ""), genres=None)[1] is not None
 
 
 def test_a_caption_that_used_its_tokens_must_end_now():

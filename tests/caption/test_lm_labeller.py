@@ -13,7 +13,7 @@ import torch
 from daemon.caption import batch
 from daemon.caption.lm import LYRICS_NOTE
 from daemon.caption.lm_codes import audio_codes, pad_to_patches
-from daemon.caption.lm_model import UnderstandOptions, load_lm
+from daemon.caption.lm_model import UnderstandOptions, load_lm, read_genres
 from daemon.caption.sidecar import read_block
 from daemon.models.demo_lm import GENRES
 from daemon.models.discovery import find_lm
@@ -149,3 +149,14 @@ def test_a_folder_without_code_tokens_is_refused_by_name(demo_root):
     with pytest.raises(CheckpointError, match="no audio-code tokens"):
         load_lm(folder, torch.device("cpu"), torch.float32)
     assert json.loads((folder / "config.json").read_text())["model_type"] == "qwen3"
+
+
+def test_the_genre_vocabulary_beside_the_lm_or_in_an_acestep_install(tmp_path):
+    lm = tmp_path / "ACE-Step-1.5" / "checkpoints" / "acestep-5Hz-lm-1.7B"
+    lm.mkdir(parents=True)
+    assert read_genres(lm) == ()  # none: the LM writes no genres field
+    (tmp_path / "ACE-Step-1.5" / "acestep").mkdir()
+    (tmp_path / "ACE-Step-1.5" / "acestep" / "genres_vocab.txt").write_text("pop\nrock\n\npop\n# note\n")
+    assert read_genres(lm) == ("pop", "rock")
+    (lm / "genres_vocab.txt").write_text("jazz\n")
+    assert read_genres(lm) == ("jazz",)  # the LM's own first
