@@ -64,8 +64,6 @@ def cmd_caption(args: argparse.Namespace) -> int:
         return code
     print_results(results)
     summary = client.job(job_id).get("result") or {}
-    for item in summary.get("notes") or []:
-        print(f"{item['file']}: {item['note']}", file=sys.stderr)
     if summary.get("kept"):
         print(f"kept {summary['kept']} labels that were already set (--overwrite-labels replaces them)",
               file=sys.stderr)
