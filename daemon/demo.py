@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"demo checkpoint {state}: {result['checkpoint']['dit']}")
     print(f"demo captioner and transcriber (random weights, their text is noise): {result['captioners']['captioner']}, "
           f"{result['captioners']['transcriber']}")
+    print(f"demo 5 Hz LM (random weights, its text is noise): {result['checkpoint']['lm']}")
     print(f"demo dataset: {result['dataset']}")
     return 0
 

@@ -5,10 +5,11 @@
     load_caption_settings(home)                      # the same settings, or the defaults
 
 Providers: `local` (ACE-Step's captioner, and its transcriber for lyrics), `gemini` (caption,
-lyrics and metadata), `whisper` and `elevenlabs` (lyrics only), `signal` (no model: BPM, key,
-duration and loudness from the audio). Signal analysis runs for every file whatever the provider.
-Cloud keys are read from the daemon's environment, never stored: GEMINI_API_KEY, OPENAI_API_KEY,
-ELEVENLABS_API_KEY. No torch here.
+lyrics and metadata), `lm` (ACE-Step's 5 Hz LM reading the audio codes: caption and metadata;
+lyrics only when chosen as the lyrics provider, since it invents them), `whisper` and `elevenlabs`
+(lyrics only), `signal` (no model: BPM, key, duration and loudness from the audio). Signal
+analysis runs for every file whatever the provider. Cloud keys are read from the daemon's
+environment, never stored: GEMINI_API_KEY, OPENAI_API_KEY, ELEVENLABS_API_KEY. No torch here.
 """
 from __future__ import annotations
 
@@ -20,14 +21,18 @@ from pathlib import Path
 
 from shared.atomic import write_json_atomic
 from shared.errors import SettingsError
+from shared.labels import LANGUAGES
 from shared.settings import SettingsGroup, setting
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("local", "gemini", "whisper", "elevenlabs", "signal")
-CAPTION_PROVIDERS = ("local", "gemini")  # the ones that write a caption
-LYRICS_PROVIDERS = ("local", "gemini", "whisper", "elevenlabs")  # the ones that write lyrics
+PROVIDERS = ("local", "gemini", "lm", "whisper", "elevenlabs", "signal")
+CAPTION_PROVIDERS = ("local", "gemini", "lm")  # the ones that write a caption
+LYRICS_PROVIDERS = ("local", "gemini", "lm", "whisper", "elevenlabs")  # the ones that write lyrics
+LYRICS_ON_AUTO = ("local", "gemini", "whisper", "elevenlabs")  # the LM's lyrics only when asked by name
+ONE_PASS = ("gemini", "lm")  # caption and lyrics in one request when both come from it
 LYRICS_ONLY = ("whisper", "elevenlabs")
+VOCAL_LANGUAGES = tuple(code for code in LANGUAGES if code != "unknown")
 SAVED_FILE = "caption_settings.json"  # in <studio home>/dashboard/: the clients' own files, not the daemon's
 
 
@@ -39,18 +44,24 @@ class CaptionSettings(SettingsGroup):
 
     source: str = setting("", "An audio folder (searched recursively) or a dataset file (.json) to caption.",
                           section="Files", label="Folder or dataset")
-    provider: str = setting("local", "Who writes the caption: local (ACE-Step's captioner), gemini, whisper or "
-                            "elevenlabs (lyrics only), signal (no model: BPM, key, duration from the audio).",
+    provider: str = setting("local", "Who writes the caption: local (ACE-Step's captioner), gemini, lm (ACE-Step's "
+                            "5 Hz LM reading the audio codes: caption, genre, BPM, key, time signature, language), "
+                            "whisper or elevenlabs (lyrics only), signal (no model: BPM, key, duration from the "
+                            "audio).",
                             section="Providers", choices=PROVIDERS)
     lyrics: bool = setting(False, "Also transcribe the lyrics (section tags kept, [Instrumental] when there are "
                            "no vocals). Whisper and ElevenLabs always do.", section="Providers",
                            label="Transcribe lyrics")
     lyrics_provider: str = setting("auto", "Who transcribes: auto = the provider when it can (local, gemini, "
-                                   "whisper, elevenlabs), else the local transcriber.", section="Providers",
+                                   "whisper, elevenlabs), else the local transcriber; lm = the 5 Hz LM writes "
+                                   "them (it cannot hear words: they are invented, and marked so).",
+                                   section="Providers",
                                    importance="advanced", choices=("auto", *LYRICS_PROVIDERS),
                                    label="Lyrics provider")
-    language: str = setting("", "Language of the vocals as a code (en, de, ja...) passed to the transcriber; "
-                            "empty: detected.", section="Providers", importance="advanced")
+    language: str = setting("", "Language of the vocals as a code (en, de, ja...), for the whole batch: every "
+                            "sample with vocals is labelled with it, the transcriber is told it and the 5 Hz LM "
+                            "may name no other; empty: detected per file.", section="Providers",
+                            importance="advanced")
     write_sidecars: bool = setting(True, "Write <stem>.json next to each audio file (the dataset scan reads "
                                    "them). Values a sidecar already holds are kept unless Overwrite labels.",
                                    section="Output", label="Write sidecar files")
@@ -74,9 +85,10 @@ class CaptionSettings(SettingsGroup):
                                       importance="advanced", minimum=16, maximum=4096)
     lyrics_max_tokens: int = setting(1024, "Most tokens lyrics may take.", section="Local models",
                                      importance="advanced", minimum=16, maximum=8192)
-    temperature: float = setting(0.7, "Sampling temperature of the captioner (the transcriber decodes greedily).",
+    temperature: float = setting(0.7, "Sampling temperature of the captioner and the 5 Hz LM (the transcriber "
+                                 "decodes greedily).",
                                  section="Local models", importance="advanced", minimum=0.0, maximum=2.0)
-    top_p: float = setting(0.9, "Nucleus sampling of the captioner.", section="Local models",
+    top_p: float = setting(0.9, "Nucleus sampling of the captioner and the 5 Hz LM.", section="Local models",
                            importance="advanced", minimum=0.05, maximum=1.0, label="Top p")
     repetition_penalty: float = setting(1.15, "Repetition penalty of the transcriber's second try when the first "
                                         "one looped on a phrase.", section="Local models", importance="expert",
@@ -86,8 +98,16 @@ class CaptionSettings(SettingsGroup):
                                        importance="advanced", minimum=5.0, maximum=1800.0)
     prefetch: int = setting(2, "Files decoded on CPU threads ahead of the model.", section="Local models",
                             importance="expert", minimum=1, maximum=16)
-    keep_loaded: bool = setting(False, "Keep the captioner and transcriber loaded after the batch (otherwise their "
-                                "memory is freed for training).", section="Local models", importance="advanced")
+    keep_loaded: bool = setting(False, "Keep the captioner, transcriber and 5 Hz LM loaded after the batch "
+                                "(otherwise their memory is freed for training).", section="Local models",
+                                importance="advanced")
+    lm_model: str = setting("auto", "The 5 Hz LM of the lm provider: auto (the acestep-5Hz-lm-* beside the "
+                            "selected checkpoint, 1.7B first), a folder name under the checkpoint roots or a "
+                            "folder path.", section="5 Hz LM", importance="advanced", label="5 Hz LM")
+    lm_context: int = setting(4096, "Tokens the 5 Hz LM reads and writes per song (ACE-Step uses 4096; 2048 on "
+                              "small GPUs). The audio codes (5 per second) get what the answer leaves; a longer "
+                              "song is cut and the summary says so.", section="5 Hz LM", importance="advanced",
+                              minimum=1024, maximum=32768, label="LM context")
     gemini_model: str = setting("gemini-2.5-flash", "Gemini model (key: GEMINI_API_KEY in the daemon's "
                                 "environment).", section="Cloud", importance="advanced")
     openai_model: str = setting("whisper-1", "OpenAI transcription model (key: OPENAI_API_KEY).", section="Cloud",
@@ -110,6 +130,9 @@ class CaptionSettings(SettingsGroup):
     def validate(self) -> None:
         if not self.source.strip():
             raise self.field_error("source", "give an audio folder or a dataset file")
+        if self.language and self.language not in VOCAL_LANGUAGES:
+            raise self.field_error("language", f"{self.language!r} is not a language code; expected one of "
+                                   f"{', '.join(VOCAL_LANGUAGES[:12])}... or empty (detected per file)")
 
     def wants_lyrics(self) -> bool:
         """True when this run transcribes (asked for, or a lyrics-only provider)."""
@@ -121,7 +144,7 @@ class CaptionSettings(SettingsGroup):
             return None
         if self.lyrics_provider != "auto":
             return self.lyrics_provider
-        return self.provider if self.provider in LYRICS_PROVIDERS else "local"
+        return self.provider if self.provider in LYRICS_ON_AUTO else "local"
 
     def caption_by(self) -> str | None:
         """The provider that writes captions and metadata, or None (signal analysis alone)."""

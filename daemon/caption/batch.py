@@ -25,7 +25,7 @@ from daemon.caption.merge import merge, proposals
 from daemon.caption.providers import Provider, make_provider
 from daemon.caption.sidecar import labels_on_disk, read_block, write_sidecar
 from daemon.preprocess.prefetch import prefetch
-from shared.caption_settings import CaptionSettings
+from shared.caption_settings import ONE_PASS, CaptionSettings
 from shared.confine import refused_samples
 from shared.dataset import Dataset, load_dataset
 from shared.dataset_scan import ScanProblem, iter_audio_files
@@ -76,7 +76,7 @@ def phases(settings: CaptionSettings) -> list[tuple[str, str]]:
     caption_by, lyrics_by = settings.caption_by(), settings.lyrics_by()
     if caption_by:
         out.append(("caption", caption_by))
-    if lyrics_by and not (lyrics_by == caption_by == "gemini"):
+    if lyrics_by and not (lyrics_by == caption_by and caption_by in ONE_PASS):
         out.append(("lyrics", lyrics_by))
     return out or [("signal", "signal")]
 
@@ -91,7 +91,7 @@ def run_caption(ctx: Any, settings: CaptionSettings) -> dict:
     total = sum(len(records) for records in todo.values())
     ctx.progress(0, total, f"{counted(len(source.records), 'file')} to caption")
     done = 0
-    manager = ctx.services.get("models") if any(p == "local" for _, p in phases(settings)) else None
+    manager = ctx.services.get("models") if any(p in ("local", "lm") for _, p in phases(settings)) else None
     for phase, provider_name in phases(settings):
         if ctx.stop_requested:
             break
@@ -179,6 +179,9 @@ def _failed(ctx: Any, record: Record, err: Exception) -> None:
 def settle(record: Record, settings: CaptionSettings, trigger_word: str) -> None:
     """Work out the record's labels from what its answers and its signal propose."""
     record.proposed = proposals(record.caption, record.lyrics, record.signal, trigger_word)
+    instrumental = record.existing.get("is_instrumental") or record.proposed.get("is_instrumental")
+    if settings.language and not instrumental:  # the batch's language, for every sample with vocals
+        record.proposed["language"] = settings.language
     record.labels, record.kept = merge(record.existing, record.proposed, record.written,
                                        overwrite=settings.overwrite_labels)
 

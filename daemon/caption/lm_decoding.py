@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from transformers import LogitsProcessor
 
-from daemon.caption.lm_grammar import THINK_CLOSE, THINK_OPEN, Grammar, State, Text
+from daemon.caption.lm_grammar import THINK_CLOSE, THINK_OPEN, Grammar, Lyrics, State, Text
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +90,23 @@ class TokenTable:
 
 
 class MaskCache:
-    """The allowed ids of each (grammar state, limited) of one grammar; reused across answers."""
+    """The allowed ids of each (grammar state, limited) of one grammar, per device; reused across answers."""
 
     def __init__(self, grammar: Grammar, table: TokenTable) -> None:
         self.grammar, self.table = grammar, table
         self._ids: dict[tuple, torch.Tensor] = {}
+        self._on_device: dict[tuple, torch.Tensor] = {}
 
-    def allowed(self, state: State | None, limited: bool) -> torch.Tensor:
+    def allowed(self, state: State | None, limited: bool, device: torch.device | str = "cpu") -> torch.Tensor:
         key = (state, limited)
         if key not in self._ids:
             self._ids[key] = self._compute(state, limited)
-        return self._ids[key]
+        if str(device) == "cpu":
+            return self._ids[key]
+        placed = (state, limited, str(device))
+        if placed not in self._on_device:
+            self._on_device[placed] = self._ids[key].to(device)
+        return self._on_device[placed]
 
     def _compute(self, state: State | None, limited: bool) -> torch.Tensor:
         grammar, table = self.grammar, self.table
@@ -144,7 +150,6 @@ class FieldConstraint(LogitsProcessor):
         self.grammar = masks.grammar
         self.prompt_length = prompt_length
         self._rows: dict[int, _Row] = {}
-        self._device_ids: dict[tuple, torch.Tensor] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         out = torch.full_like(scores, float("-inf"))
@@ -154,7 +159,8 @@ class FieldConstraint(LogitsProcessor):
             for token_id in new:
                 self._feed(track, token_id)
             track.consumed += len(new)
-            ids = self._ids_on(scores.device, track)
+            state = None if track.finished else track.state
+            ids = self.masks.allowed(state, state is not None and self._limited(track), scores.device)
             out[row, ids] = scores[row, ids]
         return out
 
@@ -178,16 +184,9 @@ class FieldConstraint(LogitsProcessor):
         track.tokens_in_field = track.tokens_in_field + 1 if same_field else 0
 
     def _limited(self, track: _Row) -> bool:
+        """The text field (caption, genres, lyrics) the row is in has used its tokens."""
         item = self.grammar.item(track.state) if track.state is not None else None
-        return isinstance(item, Text) and track.tokens_in_field >= item.max_tokens
-
-    def _ids_on(self, device: torch.device, track: _Row) -> torch.Tensor:
-        state = None if track.finished else track.state
-        limited = state is not None and self._limited(track)
-        key = (state, limited, str(device))
-        if key not in self._device_ids:
-            self._device_ids[key] = self.masks.allowed(state, limited).to(device)
-        return self._device_ids[key]
+        return isinstance(item, (Text, Lyrics)) and 0 < item.max_tokens <= track.tokens_in_field
 
 
 def _byte_decoder() -> dict[str, int]:

@@ -6,9 +6,10 @@
     grammar.accepts_end(state)                              # True where the answer may stop
 
 The answer is `<think>`, then one `name: value` line per field in the order bpm (30-300), caption
-(free text, indented continuation lines), duration (10-600), genres, keyscale (the 70 spellings),
-language (ACE-Step's codes plus "unknown"), timesignature (2, 3, 4, 6), then `</think>`, then the
-lyrics as free text (or nothing when lyrics are not wanted). A value may start with one space: the
+(free text, indented continuation lines), duration (10-600), genres (entries of a vocabulary; the
+field is left out without one, as ACE-Step's decoder leaves it out by default), keyscale (the 70
+spellings), language (ACE-Step's codes plus "unknown"), timesignature (2, 3, 4, 6), then
+`</think>`, then the lyrics as free text (or nothing when lyrics are not wanted). A value may start with one space: the
 field names are matched without it, as ACE-Step's own decoder does, because the model writes the
 space inside the value's first token (" 120"), and forcing a lone space token would feed it a
 tokenization it never saw.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Union
 
 from shared.labels import LANGUAGES, TIME_SIGNATURES
 
@@ -32,7 +32,6 @@ KEY_ACCIDENTALS = ("", "#", "b", "♯", "♭")
 KEY_MODES = ("major", "minor")
 KEYSCALES = tuple(f"{note}{acc} {mode}" for note in KEY_NOTES for acc in KEY_ACCIDENTALS for mode in KEY_MODES)
 CAPTION_MAX_TOKENS = 512
-GENRES_MAX_TOKENS = 64
 GENRES_MAX_ITEMS = 6
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 NEWLINE, SPACE, TAB = 0x0A, 0x20, 0x09
@@ -41,6 +40,7 @@ NEWLINE, SPACE, TAB = 0x0A, 0x20, 0x09
 # the block short.
 _NOT_IN_TEXT = frozenset({*range(0x20), 0x7F, ord("<")}) - {TAB}
 _TEXT_BYTES = frozenset(range(256)) - _NOT_IN_TEXT
+_LYRICS_BYTES = frozenset(range(256)) - (frozenset({*range(0x20), 0x7F}) - {TAB, NEWLINE})
 
 
 class Trie:
@@ -90,19 +90,20 @@ class ChoiceList:
 
 @dataclass(frozen=True)
 class Text:
-    """Free text of one field, ended by a newline that is not followed by indentation.
-
-    `continues`: indented lines continue the value (the caption). State: 0 nothing written yet
-    (spaces only), 1 inside a line, 2 just after a newline, 3 inside an indentation."""
+    """Free text of one field (the caption), ended by a newline that is not followed by
+    indentation: indented lines continue it. State: 0 nothing written yet (spaces only), 1 inside a
+    line, 2 just after a newline, 3 inside an indentation."""
 
     name: str
     max_tokens: int
-    continues: bool
 
 
 @dataclass(frozen=True)
 class Lyrics:
-    """Free text after </think>, up to the end of the answer."""
+    """Free text after </think> (newlines allowed, control characters not), up to the end of the
+    answer; once `max_tokens` are written (0: no limit) only the end may follow."""
+
+    max_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class End:
     """Nothing more may be written: the answer stops here."""
 
 
-Item = Union[Literal, Choice, ChoiceList, Text, Lyrics, End]
+Item = Literal | Choice | ChoiceList | Text | Lyrics | End
 State = tuple  # (item index, item state)
 
 
@@ -155,7 +156,7 @@ class Grammar:
         if isinstance(item, Text):
             return self._text_step(index, item, sub, byte, limited)
         if isinstance(item, Lyrics):
-            return state
+            return state if byte in _LYRICS_BYTES and not limited else None
         return None  # End
 
     def accepts_end(self, state: State | None) -> bool:
@@ -181,7 +182,7 @@ class Grammar:
 
     def _text_step(self, index: int, item: Text, sub: int, byte: int, limited: bool) -> State | None:
         if sub == 2:  # after a newline: indentation continues the value, anything else is the next field
-            if item.continues and not limited and byte in (SPACE, TAB):
+            if not limited and byte in (SPACE, TAB):
                 return (index, 3)
             return self.step(self._advance(index), byte)
         if byte == NEWLINE:  # a line needs words, unless the field's tokens ran out
@@ -217,25 +218,28 @@ def numbers(low: int, high: int) -> tuple[str, ...]:
     return tuple(str(n) for n in range(low, high + 1))
 
 
-def understand_grammar(lyrics: bool = False, language: str | None = None,
-                       genres: Iterable[str] | None = None) -> Grammar:
+def understand_grammar(lyrics: bool = False, language: str | None = None, genres: Iterable[str] | None = None,
+                       caption_tokens: int = CAPTION_MAX_TOKENS, lyrics_tokens: int = 0) -> Grammar:
     """The understand answer's format. `lyrics`: free text after </think> (else the answer ends
     there); `language`: the only language allowed (a dataset-wide override); `genres`: the genre
-    vocabulary (a free line of text when None or empty)."""
-    vocabulary = tuple(genres or ())
+    vocabulary (no genres field when None or empty); `caption_tokens`, `lyrics_tokens`: length
+    limits of the caption and the lyrics (0: none for the lyrics)."""
+    vocabulary = choice_list("genres", genres or ())
     values: dict[str, Item] = {
         "bpm": choice("bpm", numbers(*BPM_RANGE)),
-        "caption": Text("caption", CAPTION_MAX_TOKENS, continues=True),
+        "caption": Text("caption", caption_tokens),
         "duration": choice("duration", numbers(*DURATION_RANGE)),
-        "genres": choice_list("genres", vocabulary) if vocabulary else Text("genres", GENRES_MAX_TOKENS, False),
+        "genres": vocabulary,
         "keyscale": choice("keyscale", KEYSCALES),
         "language": choice("language", (language,) if language else LANGUAGES),
         "timesignature": choice("timesignature", TIME_SIGNATURES),
     }
     items: list[Item] = []
     for position, name in enumerate(FIELD_ORDER):
+        if name == "genres" and not vocabulary.values:
+            continue
         opening = (THINK_OPEN + "\n") if position == 0 else ""
         items += [Literal(f"{opening}{name}:".encode()), values[name]]
     items.append(Literal(THINK_CLOSE.encode()))
-    items.append(Lyrics() if lyrics else End())
+    items.append(Lyrics(lyrics_tokens) if lyrics else End())
     return Grammar(tuple(items))

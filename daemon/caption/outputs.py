@@ -53,6 +53,11 @@ def finish(ctx: Any, settings: CaptionSettings, source: Any) -> dict:
         "demo": any((r.caption or {}).get("demo") or (r.lyrics or {}).get("demo") for r in finished),
         "dataset": None,
     }
+    notes = answer_notes(finished)
+    if notes:
+        summary["notes"] = notes
+        for item in notes:
+            ctx.log(f"{item['file']}: {item['note']}", level="warning")
     if settings.csv_file:
         path = Path(settings.csv_file).expanduser().absolute()
         try:
@@ -65,6 +70,17 @@ def finish(ctx: Any, settings: CaptionSettings, source: Any) -> dict:
     ctx.log(f"captioned {counted(len(finished), 'file')} of {len(source.records)}"
             + (f", {counted(len(summary['failed']), 'failure')}" if summary["failed"] else ""))
     return summary
+
+
+def answer_notes(records: list) -> list[dict]:
+    """What the providers said about their own answers (a song cut to fit the LM, lyrics the LM
+    invented...), one entry per file and note."""
+    out = []
+    for record in records:
+        said = [(answer or {}).get("note") for answer in (record.caption, record.lyrics)]
+        for note in dict.fromkeys(n for n in said if n):
+            out.append({"file": readable(record.file), "note": note})
+    return out
 
 
 def csv_text(records: list) -> str:

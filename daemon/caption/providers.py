@@ -81,6 +81,10 @@ def make_provider(name: str, settings: CaptionSettings, manager: Any = None, *, 
         from daemon.caption.local import LocalCaptioner, LocalTranscriber
 
         return LocalCaptioner(manager, settings) if role == "caption" else LocalTranscriber(manager, settings)
+    if name == "lm":
+        from daemon.caption.lm import LMProvider
+
+        return LMProvider(manager, settings)
     if name == "gemini":
         from daemon.caption.cloud.gemini import GeminiProvider
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 COMPONENTS = ("dit", "vae", "text_encoder", "silence_latent")
 # Models that are not part of the selected checkpoint; each engine says where its model is (get_extra).
-EXTRA_COMPONENTS = ("captioner", "transcriber")
+EXTRA_COMPONENTS = ("captioner", "transcriber", "lm")  # lm: the 5 Hz LM (daemon/caption/lm.py)
 COMPONENT_OF = {"dit": "dit", "decoder": "dit", "encoder": "dit", "vae": "vae", "text_encoder": "text_encoder",
                 "tokenizer": "text_encoder", "silence_latent": "silence_latent",
                 **{name: name for name in EXTRA_COMPONENTS}}

@@ -8,6 +8,8 @@
     root/vae/                  a tiny diffusers AutoencoderOobleck of the real geometry
                                (48 kHz stereo, 64 latent channels, 1920 samples per frame)
     root/Qwen3-Embedding-0.6B/ a tiny Qwen3Model + byte-level BPE tokenizer
+    root/acestep-5Hz-lm-demo/  a tiny Qwen3ForCausalLM, the same tokenizer with the 64000 audio-code
+                               tokens added (demo_lm.py)
 
 Everything loads through the same code paths as a user's real checkpoints (ACESTEP_INTERFACE.md
 section 1). A stamp file makes a second call with the same seed a no-op;
@@ -27,12 +29,15 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
+from daemon.models.demo_lm import LM_NAME
+
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # 2: official weight names, config keys and mask behaviour (issue 11)
+GENERATOR_VERSION = 3  # 2: official weight names, config keys and mask behaviour (issue 11); 3: the 5 Hz LM
 DIT_NAME = "acestep-v15-demo"
 VAE_NAME = "vae"
 TEXT_ENCODER_NAME = "Qwen3-Embedding-0.6B"
+FOLDERS = (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME, LM_NAME)
 STAMP_NAME = ".demo_checkpoint.json"
 CODE_FILES = ("configuration_acestep_v15.py", "modeling_acestep_v15_turbo.py")
 SOURCE_DIR = Path(__file__).resolve().parent / "acestep_demo"
@@ -63,7 +68,7 @@ def write_demo_checkpoint(root: Path, seed: int = 0) -> dict:
         try:
             _write_all(staging, seed)
             (root / STAMP_NAME).unlink(missing_ok=True)
-            for name in (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME):
+            for name in FOLDERS:
                 shutil.rmtree(root / name, ignore_errors=True)
                 os.replace(staging / name, root / name)
             (root / STAMP_NAME).write_text(json.dumps(_stamp(seed)), encoding="utf-8")
@@ -97,6 +102,7 @@ def demo_config(text_hidden_dim: int | None = None, **sizes: Any):
 def _write_all(staging: Path, seed: int) -> None:
     import torch
 
+    from daemon.models.demo_lm import write_demo_lm
     from daemon.models.demo_text_encoder import write_text_encoder
 
     with _seeded(seed):
@@ -105,6 +111,8 @@ def _write_all(staging: Path, seed: int) -> None:
         write_text_encoder(staging / TEXT_ENCODER_NAME)
     with _seeded(seed + 2):
         _write_dit(staging / DIT_NAME)
+    with _seeded(seed + 3):
+        write_demo_lm(staging / LM_NAME, staging / TEXT_ENCODER_NAME)
     torch.save(_silence_latent(vae), staging / DIT_NAME / "silence_latent.pt")
 
 
@@ -169,7 +177,7 @@ def _stamp_matches(root: Path, seed: int) -> bool:
         stamp = json.loads((root / STAMP_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    folders_ok = all((root / name / "config.json").is_file() for name in (DIT_NAME, VAE_NAME, TEXT_ENCODER_NAME))
+    folders_ok = all((root / name / "config.json").is_file() for name in FOLDERS)
     return folders_ok and stamp == _stamp(seed)
 
 
@@ -177,7 +185,8 @@ def _stamp(seed: int) -> dict:
     """What the demo depends on: the seed and the source that writes it (so edits regenerate it)."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    sources = [SOURCE_DIR / name for name in CODE_FILES] + [here / "demo_checkpoint.py", here / "demo_text_encoder.py"]
+    sources = [SOURCE_DIR / name for name in CODE_FILES] + [here / "demo_checkpoint.py", here / "demo_text_encoder.py",
+                                                        here / "demo_lm.py"]
     for path in sources:
         digest.update(path.read_bytes())
     return {"generator_version": GENERATOR_VERSION, "seed": seed, "source": digest.hexdigest()[:16]}
@@ -189,6 +198,7 @@ def _describe(root: Path, seed: int, *, written: bool, seconds: float) -> dict:
         "dit": str(root / DIT_NAME),
         "vae": str(root / VAE_NAME),
         "text_encoder": str(root / TEXT_ENCODER_NAME),
+        "lm": str(root / LM_NAME),
         "seed": seed,
         "written": written,
         "seconds": round(seconds, 3),

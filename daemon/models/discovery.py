@@ -4,7 +4,8 @@ Roots searched, in order: `DaemonSettings.checkpoint_roots`, the folders a user 
 `<studio home>/checkpoint_roots.json`) and `<demo_root>/checkpoints`. A root may also be an
 ACE-Step install: when it holds no DiT folder itself, its `checkpoints/` is searched. A DiT folder
 has `config.json` and a name starting with `acestep-v15-` or `model_type: "acestep"`; it uses the
-`vae/` and `Qwen3-Embedding-0.6B/` beside it. No torch import here.
+`vae/` and `Qwen3-Embedding-0.6B/` beside it. The 5 Hz LMs (`acestep-5Hz-lm-*`, used for
+auto-labelling) sit beside the DiT folders too (`find_lm`). No torch import here.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ VAE_FOLDER = "vae"
 TEXT_ENCODER_FOLDER = "Qwen3-Embedding-0.6B"
 USER_ROOTS_FILE = "checkpoint_roots.json"
 BASE_LIKE = ("base", "sft")
+LM_PREFIX = "acestep-5Hz-lm-"
+LM_PREFERENCE = ("acestep-5Hz-lm-1.7B", "acestep-5Hz-lm-0.6B", "acestep-5Hz-lm-4B")  # ACE-Step's default first
 
 
 @dataclass(frozen=True)
@@ -183,3 +186,41 @@ def find_checkpoint(name_or_path: str, roots: list[str]) -> CheckpointInfo:
     raise CheckpointError(
         f"no checkpoint named {name_or_path!r} in {', '.join(roots) or 'no roots'} (known: {known})"
     )
+
+
+def lm_folders(folders: list[str | os.PathLike]) -> list[Path]:
+    """The 5 Hz LM folders (`acestep-5Hz-lm-*` with a config.json) in each folder or its `checkpoints/`."""
+    out: list[Path] = []
+    for raw in folders:
+        for base in (_absolute(raw), _absolute(raw) / "checkpoints"):
+            try:
+                children = sorted(p for p in base.iterdir() if p.is_dir() and p.name.startswith(LM_PREFIX))
+            except OSError:
+                continue
+            out += [p for p in children if (p / "config.json").is_file() and p not in out]
+    return out
+
+
+def find_lm(choice: str, roots: list[str], beside: str | None = None) -> Path:
+    """The 5 Hz LM to use: a folder path, a folder name, or "auto" (the LMs beside the DiT folder
+    `beside` first, then the roots; acestep-5Hz-lm-1.7B preferred). CheckpointError saying where it looked."""
+    places = ([beside] if beside else []) + list(roots)
+    choice = (choice or "auto").strip()
+    if choice != "auto":
+        path = _absolute(choice)
+        if os.sep in choice or choice.startswith((".", "~")):
+            if not (path / "config.json").is_file():
+                raise CheckpointError(f"{path}: no 5 Hz LM folder here (config.json missing)")
+            return path
+        found = [p for p in lm_folders(places) if p.name == choice]
+        if not found:
+            raise CheckpointError(f"no 5 Hz LM named {choice!r} beside the checkpoint or in "
+                                  f"{', '.join(places) or 'no roots'}")
+        return found[0]
+    found = lm_folders(places)
+    if not found:
+        raise CheckpointError(f"no 5 Hz LM ({LM_PREFIX}*) beside the checkpoint or in "
+                              f"{', '.join(places) or 'no roots'}; put ACE-Step's acestep-5Hz-lm-1.7B "
+                              "(or 0.6B, 4B) in the checkpoints folder")
+    preferred = [p for name in LM_PREFERENCE for p in found if p.name == name]
+    return (preferred or found)[0]

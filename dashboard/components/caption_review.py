@@ -17,9 +17,11 @@ from shared.labels import KEYSCALES, LANGUAGES, TIME_SIGNATURES
 
 EDITABLE = ("caption", "genre", "keyscale", "bpm", "timesignature", "language", "is_instrumental")
 LABEL_NAMES = {"keyscale": "key", "bpm": "BPM", "timesignature": "time signature", "is_instrumental": "instrumental"}
-NOISE = ("The demo captioner and transcriber have random weights: their captions and lyrics are noise. "
+NOISE = ("The demo captioner, transcriber and 5 Hz LM have random weights: their captions and lyrics are noise. "
          "The signal analysis (tempo, key, loudness) is real. Put ACE-Step's acestep-captioner and "
-         "acestep-transcriber beside your checkpoints for real captions.")
+         "acestep-transcriber (or acestep-5Hz-lm-1.7B) beside your checkpoints for real captions.")
+LM_LYRICS = ("These lyrics were written by ACE-Step's 5 Hz LM from the audio codes: it cannot hear words and "
+             "invents them. Check them against the song, or transcribe with the local transcriber.")
 AUDIO_FORMATS = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
                  ".opus": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac"}
 
@@ -108,6 +110,8 @@ def _render_file(client: StudioClient, run_id: str, record: dict) -> None:
             st.caption(f"Kept the labels already set: {names} (the run's Overwrite labels replaces them)")
     with right:
         key = f"caption.edit.{run_id}.{record['file']}"
+        if (record.get("lyrics") or {}).get("provider") == "lm" and labels.get("lyrics"):
+            st.warning(LM_LYRICS)
         caption = st.text_area("Caption", labels.get("caption") or "", key=f"{key}.caption", height=120)
         lyrics = st.text_area("Lyrics", labels.get("lyrics") or "", key=f"{key}.lyrics", height=160,
                               help="Section tags such as [Verse] are kept; empty with Instrumental ticked for none.")

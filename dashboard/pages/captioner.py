@@ -25,7 +25,8 @@ JOB_KEY, RUN_KEY, VALUES_KEY = "caption.job", "caption.run", "caption.values"
 
 st.title("Captioner")
 st.caption("Captions, key, tempo, time signature, genre and lyrics for every file of a folder or a dataset: "
-           "ACE-Step's captioner and transcriber, Gemini, Whisper or ElevenLabs, or the signal alone.")
+           "ACE-Step's captioner and transcriber, its 5 Hz LM, Gemini, Whisper or ElevenLabs, or the signal "
+           "alone.")
 client = require_client()
 
 
@@ -117,6 +118,10 @@ def render_results() -> None:
     result = by_id[run_id].get("result") or {}
     for failure in result.get("failed") or []:
         st.warning(f"{failure['file']}: {failure['error']}")
+    notes = result.get("notes") or []
+    if notes:  # what providers said of their answers: a song cut to the LM's context, lyrics it invented
+        with st.expander(f"Notes on {len(notes)} answer(s)", expanded=len(notes) <= 3):
+            st.markdown("\n".join(f"- {n['file']}: {n['note']}" for n in notes))
     try:
         results = client.caption_results(run_id)
     except StudioError as err:

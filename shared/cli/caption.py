@@ -3,6 +3,7 @@
     acestep-studio caption songs/ --wait                         # local captioner, signal analysis
     acestep-studio caption songs/dataset.json --lyrics --wait    # + lyrics, written into the dataset
     acestep-studio caption songs/ --provider whisper --wait      # lyrics from OpenAI (OPENAI_API_KEY)
+    acestep-studio caption songs/dataset.json --provider lm --language ja --wait   # ACE-Step's 5 Hz LM
     acestep-studio caption songs/ --provider signal --wait       # no model: BPM, key, duration, loudness
 
 Flags are derived from CaptionSettings (shared/caption_settings.py). `--settings FILE` starts
@@ -23,7 +24,7 @@ from shared.cli.util import client_from_args, print_json, print_table, wait_for_
 from shared.errors import SettingsError
 from shared.home import studio_home
 
-NOISE_NOTICE = ("note: the demo captioner and transcriber have random weights; their text is noise "
+NOISE_NOTICE = ("note: the demo captioner, transcriber and 5 Hz LM have random weights; their text is noise "
                 "(the signal analysis is real)")
 
 

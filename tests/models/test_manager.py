@@ -121,7 +121,7 @@ def test_unload_and_switching_checkpoints_free_components(make_manager, broken_r
     assert manager.fingerprint() == first  # same content, same fingerprint
     assert manager.unload() == ["text_encoder"] and manager.snapshot()["components"] == {}
     with pytest.raises(StudioError, match="unknown model component"):
-        manager.unload(["lm"])
+        manager.unload(["vocoder"])  # ("lm" is the 5 Hz LM now)
 
 
 def test_failed_load_leaves_the_manager_usable(make_manager, broken_root):

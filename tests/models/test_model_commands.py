@@ -46,7 +46,7 @@ def test_load_job_unload_and_status(daemon, demo_root):
     assert unloaded["unloaded"] == ["silence_latent"] and set(unloaded["models"]["components"]) == {"dit"}
     assert daemon.request("unload", {})["models"]["components"] == {}
     with pytest.raises(SettingsError, match="unknown"):
-        daemon.submit("load", {"components": ["lm"]})
+        daemon.submit("load", {"components": ["vocoder"]})
 
 
 def test_failed_load_names_the_file_and_the_daemon_keeps_serving(daemon, demo_root, tmp_path):
