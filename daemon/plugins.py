@@ -20,6 +20,7 @@ PLUGIN_MODULES = [
     "daemon.export.job",
     "daemon.caption.job",
     "daemon.caption.commands",
+    "daemon.runs",
 ]
 
 

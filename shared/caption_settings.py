@@ -1,7 +1,7 @@
 """The `caption` job's settings, declared once (CA-5), and the file they are saved to and restored from.
 
     settings = CaptionSettings(source="/music/songs", provider="local", lyrics=True)
-    save_caption_settings(settings, home)            # <studio home>/caption_settings.json
+    save_caption_settings(values, home)              # <studio home>/dashboard/caption_settings.json
     load_caption_settings(home)                      # the same settings, or the defaults
 
 Providers: `local` (ACE-Step's captioner, and its transcriber for lyrics), `gemini` (caption,
@@ -28,7 +28,7 @@ PROVIDERS = ("local", "gemini", "whisper", "elevenlabs", "signal")
 CAPTION_PROVIDERS = ("local", "gemini")  # the ones that write a caption
 LYRICS_PROVIDERS = ("local", "gemini", "whisper", "elevenlabs")  # the ones that write lyrics
 LYRICS_ONLY = ("whisper", "elevenlabs")
-SAVED_FILE = "caption_settings.json"
+SAVED_FILE = "caption_settings.json"  # in <studio home>/dashboard/: the clients' own files, not the daemon's
 
 
 @dataclass
@@ -129,7 +129,8 @@ class CaptionSettings(SettingsGroup):
 
 
 def saved_settings_path(home: str | os.PathLike) -> Path:
-    return Path(home) / SAVED_FILE
+    """Where the Captioner page (and `caption --save-settings`) keep the settings to open with."""
+    return Path(home) / "dashboard" / SAVED_FILE
 
 
 def save_caption_settings(values: dict, home: str | os.PathLike) -> Path:
@@ -137,6 +138,7 @@ def save_caption_settings(values: dict, home: str | os.PathLike) -> Path:
     checked = CaptionSettings.from_dict({**values, "source": values.get("source") or "-"}).to_dict()
     checked["source"] = values.get("source") or ""
     path = saved_settings_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"format": "acestep-studio-caption-settings", "version": 1, "settings": checked})
     return path
 

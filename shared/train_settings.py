@@ -39,6 +39,18 @@ ADAPTER_SHAPE_SETTINGS = {
                 "lokr_use_tucker", "attention_targets", "target_mlp"),
 }
 
+# Settings that only some adapter types read; forms show those of the chosen type only.
+ADAPTER_ONLY = {
+    "rank": ("lora", "dora"), "alpha": ("lora", "dora"),
+    "lokr_factor": ("lokr",), "lokr_decompose_both": ("lokr",),
+    "lokr_linear_dim": ("lokr", "loha"), "lokr_linear_alpha": ("lokr", "loha"), "lokr_use_tucker": ("lokr", "loha"),
+}
+
+
+def settings_not_for(adapter_type: str) -> tuple[str, ...]:
+    """The settings an adapter type does not read (LoRA's rank for a LoKr, LoKr's dims for a LoRA)."""
+    return tuple(name for name, types in ADAPTER_ONLY.items() if adapter_type not in types)
+
 
 @dataclass
 class TrainSettings(SettingsGroup):
@@ -65,9 +77,8 @@ class TrainSettings(SettingsGroup):
     lokr_factor: int = setting(-1, "LoKr Kronecker factor (-1 = as balanced as possible).",
                                section="Adapter", importance="advanced", minimum=-1)
     lokr_linear_dim: int = setting(64, "LoKr/LoHa linear dim (rank of the decomposed factor).",
-                                   section="Adapter", importance="advanced", minimum=1)
-    lokr_linear_alpha: int = setting(128, "LoKr/LoHa linear alpha.", section="Adapter",
-                                     importance="advanced", minimum=1)
+                                   section="Adapter", minimum=1)
+    lokr_linear_alpha: int = setting(128, "LoKr/LoHa linear alpha.", section="Adapter", minimum=1)
     lokr_decompose_both: bool = setting(False, "LoKr: decompose both Kronecker factors.",
                                         section="Adapter", importance="expert")
     lokr_use_tucker: bool = setting(False, "LoKr/LoHa: Tucker decomposition.", section="Adapter",

@@ -185,6 +185,6 @@ def _accept_dataset(path: Path, records: dict, chosen: dict, overwrite: bool) ->
                 setattr(sample, name, value)
             sample.labeled = sample.labeled or bool(sample.caption or sample.genre)
             updated += 1
-    save_dataset(dataset, path)
+    save_dataset(dataset, path, force=overwrite)
     return {"file": str(path), "updated": updated, "kept": kept, "missing": missing,
             "message": f"{path.name}: {counted(updated, 'sample')} updated"}

@@ -5,7 +5,7 @@ export, so `dataset import-csv` reads it back unchanged; columns a caption run d
 (prompt override, trigger override, labelled) are left out, so importing it never clears them.
 A dataset file is reloaded just before it is written (edits made meanwhile are kept), labels the
 user set are kept unless `overwrite_labels`, and the save goes through `save_dataset` (refuses to
-drop labels, keeps a `.bak`).
+drop labels unless `overwrite_labels` asked for it, keeps a `.bak` either way).
 """
 from __future__ import annotations
 
@@ -101,8 +101,8 @@ def update_dataset(ctx: Any, path: Path, records: list, overwrite: bool) -> dict
     if not updated:
         ctx.log(f"{path}: no sample changed; the file is left as it was")
         return {"file": str(path), "updated": 0, "missing": missing}
-    try:
-        save_dataset(dataset, path)
+    try:  # asked to overwrite, a label emptied (an instrumental mark dropped) is meant; the .bak keeps it
+        save_dataset(dataset, path, force=overwrite)
     except DatasetError as err:
         ctx.log(f"the dataset was not updated: {err}", level="warning")
         return {"file": str(path), "updated": 0, "error": str(err)}

@@ -22,17 +22,15 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from daemon.train.batching import Batch
+from daemon.train.objective import Draws
 from daemon.train.runtime import make_fabric, resolve_precision
 from shared.errors import TrainingError
 from shared.train_settings import TrainSettings
-
-if TYPE_CHECKING:
-    from daemon.train.batching import Batch
-    from daemon.train.objective import Draws
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +133,7 @@ class Ranks:
         _set_device_rng(self.fabric.device, device_state)
 
     # -- one step --------------------------------------------------------------------------------
-    def place(self, batch: "Batch", device: torch.device, dtype: torch.dtype) -> "Batch":
+    def place(self, batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
         """On one process, the batch on the device; on ranks, the global batch stays on the CPU until
         `shard` (the draws are made there, the same on every rank)."""
         if not self.distributed:
@@ -148,7 +146,7 @@ class Ranks:
         by the step's samples over the ranks and the average is the mean over all the step's samples."""
         return group_samples / self.world_size
 
-    def shard(self, batch: "Batch", draws: "Draws") -> tuple["Batch", "Draws", float]:
+    def shard(self, batch: Batch, draws: Draws) -> tuple[Batch, Draws, float]:
         """This rank's rows of a global batch and its draws, on the device, and their weight: a rank
         left without rows (an epoch's last, short batch) computes the first row with weight 0, so
         the gradient all-reduce still finds it."""
@@ -159,10 +157,10 @@ class Ranks:
         if rows.numel() == 0:
             rows, weight = torch.arange(1), 0.0
         device, dtype = self._inputs or (self.fabric.device, None)
-        mine = _rows(batch, rows).to(device, dtype)
-        from daemon.train.objective import Draws
-
-        return mine, Draws(draws.t[rows].to(device), draws.noise[rows].to(device), draws.drop[rows].to(device)), weight
+        mine = Batch(batch.target_latents[rows], batch.attention_mask[rows], batch.encoder_hidden_states[rows],
+                     batch.encoder_attention_mask[rows], batch.context_latents[rows], batch.condition_pad_tokens)
+        their_draws = Draws(draws.t[rows].to(device), draws.noise[rows].to(device), draws.drop[rows].to(device))
+        return mine.to(device, dtype), their_draws, weight
 
     def agree(self, loss_sum: torch.Tensor, step: int) -> torch.Tensor:
         """The step's loss summed over the ranks; rank 0's stop and action requests become every
@@ -176,7 +174,7 @@ class Ranks:
         self.stop_agreed = self.stop_agreed or bool(values[1] > 0)
         self._actions |= {name for name, flag in zip(ACTIONS, values[2:].tolist()) if flag > 0}
         self._step, self._forwards = step, 0
-        return values[0].to(loss_sum.device if isinstance(loss_sum, torch.Tensor) else "cpu")
+        return values[0].to(loss_sum.device)
 
     def take_action(self, name: str) -> bool:
         if name in self._actions:
@@ -230,13 +228,6 @@ class SilentMeter:
 
     def close(self) -> None:
         pass
-
-
-def _rows(batch: "Batch", rows: torch.Tensor) -> "Batch":
-    from daemon.train.batching import Batch
-
-    return Batch(batch.target_latents[rows], batch.attention_mask[rows], batch.encoder_hidden_states[rows],
-                 batch.encoder_attention_mask[rows], batch.context_latents[rows], batch.condition_pad_tokens)
 
 
 def _device_rng(device: torch.device) -> torch.Tensor | None:

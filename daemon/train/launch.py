@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from daemon.train import batching
+from daemon.train.distributed import ACTIONS
 from shared import errors
 from shared.errors import JobStopped, TrainingError
 from shared.train_settings import TrainSettings
@@ -50,7 +51,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROL_ENV, KEY_ENV = "ACESTEP_RANK_CONTROL", "ACESTEP_RANK_KEY"
 ERROR_MARK = "ACESTEP_RANK_ERROR "  # rank.py prints a failed rank's error after it, as JSON
 RANKS_LOG = "ranks.log"
-ACTIONS = ("save_now", "sample_now")
 SETTLE_S = 120.0  # after rank 0's result, how long the other ranks may take to exit
 
 
@@ -184,7 +184,7 @@ class Relay:
         self.close()  # the ranks have exited: read what rank 0 sent last
         while not self.inbox.empty():
             self.handle(self.inbox.get())
-        return self.outcome()
+        return outcome(self.result, self.error, self.ctx.run_dir / RANKS_LOG, self.proc.returncode)
 
     def close(self) -> None:
         """Wake a reader still waiting for rank 0 to connect, let it read to the end, close."""
@@ -236,31 +236,37 @@ class Relay:
             except OSError as err:
                 log.warning("rank 0 did not take %r: %s", message, err)
 
-    def outcome(self) -> dict:
-        if self.result is not None:
-            return self.result
-        if self.error is not None:
-            kind = getattr(errors, self.error[0], None)
-            if not (isinstance(kind, type) and issubclass(kind, errors.StudioError)):
-                kind = TrainingError
-            raise kind(self.error[1])
-        raise TrainingError(rank_failure(self.ctx.run_dir / RANKS_LOG, self.proc.returncode))
+
+def outcome(result: dict | None, error: tuple[str, str] | None, log_file: Path, returncode: int | None) -> dict:
+    """Rank 0's summary; else the first failure: another rank's, when it failed first (rank 0's error
+    is then often only that its peer went away), or rank 0's own `error` (class name, message),
+    raised as that class."""
+    if result is not None:
+        return result
+    first = first_failure(log_file)
+    if error is not None and (first is None or first["rank"] == 0):
+        kind = getattr(errors, error[0], None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.StudioError)):
+            kind = TrainingError
+        raise kind(error[1])
+    if first is not None:
+        raise TrainingError(f"rank {first['rank']} failed: {first['message']}")
+    raise TrainingError(f"the training processes ended with exit code {returncode}; their output is in {log_file}")
 
 
-def rank_failure(log_file: Path, returncode: int | None) -> str:
-    """The first failed rank's error from the ranks' output, or where to look."""
+def first_failure(log_file: Path) -> dict | None:
+    """The first failed rank's report in the ranks' output ({rank, type, message}), if any."""
     try:
         lines = log_file.read_text(errors="replace").splitlines()
     except OSError:
-        lines = []
+        return None
     for line in lines:
         if ERROR_MARK in line:
             try:
-                failed = json.loads(line.split(ERROR_MARK, 1)[1])
-                return f"rank {failed['rank']} failed: {failed['message']}"
-            except (ValueError, KeyError):
+                return json.loads(line.split(ERROR_MARK, 1)[1])
+            except ValueError:
                 continue
-    return f"the training processes ended with exit code {returncode}; their output is in {log_file}"
+    return None
 
 
 def end_process_group(proc: subprocess.Popen, grace_s: float = 30.0) -> None:

@@ -25,6 +25,7 @@ CLI_MODULES = [
     "shared.cli.sample",
     "shared.cli.export",
     "shared.cli.caption",
+    "shared.cli.runs",
 ]
 
 

@@ -25,11 +25,13 @@ def test_saved_settings_come_back(tmp_path):
 def test_nothing_saved_gives_the_defaults_and_a_broken_file_too(tmp_path):
     defaults = load_caption_settings(tmp_path)
     assert defaults["provider"] == "local" and defaults["source"] == ""
+    saved_settings_path(tmp_path).parent.mkdir()
     saved_settings_path(tmp_path).write_text("{not json", encoding="utf-8")
     assert load_caption_settings(tmp_path) == defaults
 
 
 def test_an_old_file_keeps_what_is_still_valid(tmp_path):
+    saved_settings_path(tmp_path).parent.mkdir()
     saved_settings_path(tmp_path).write_text(json.dumps({"settings": {
         "provider": "whisper", "gone_setting": 1, "top_p": 7.0}}), encoding="utf-8")
     values = load_caption_settings(tmp_path)

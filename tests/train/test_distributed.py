@@ -178,3 +178,24 @@ def test_a_second_machine_joins_with_the_printed_command(daemon, demo_root, dit_
     assert job["state"] == "done", job.get("error")
     assert job["result"]["global_step"] == 2 and (Path(job["run_dir"]) / "checkpoints" / "epoch_1").is_dir()
     assert not list(elsewhere.iterdir())
+
+
+def test_a_failed_run_names_the_rank_that_failed_first(tmp_path):
+    """A rank that fails makes its peers fail too (rank 0 then reports only a closed connection):
+    the job names the first failure in the ranks' output, or rank 0's own error, as it was raised."""
+    from daemon.train.launch import ERROR_MARK, outcome
+
+    log = tmp_path / "ranks.log"
+    closed = ("RuntimeError", "Connection closed by peer")
+    log.write_text("loading\n" + ERROR_MARK + json.dumps({"rank": 1, "type": "OutOfMemoryError",
+                                                          "message": "CUDA out of memory"}) + "\n"
+                   + ERROR_MARK + json.dumps({"rank": 0, "type": "RuntimeError", "message": "closed"}) + "\n")
+    with pytest.raises(TrainingError, match="rank 1 failed: CUDA out of memory"):
+        outcome(None, closed, log, 1)
+    log.write_text(ERROR_MARK + json.dumps({"rank": 0, "type": "SettingsError", "message": "Rank: must be 4"}))
+    with pytest.raises(SettingsError, match="Rank: must be 4"):
+        outcome(None, ("SettingsError", "Rank: must be 4"), log, 1)
+    log.write_text("Killed\n")
+    with pytest.raises(TrainingError, match="ended with exit code -9; their output is in"):
+        outcome(None, None, log, -9)
+    assert outcome({"outcome": "completed"}, None, log, 0) == {"outcome": "completed"}
