@@ -21,6 +21,7 @@ import gc
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -33,11 +34,13 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from daemon.train import batching  # noqa: E402
 from daemon.train.adapters import build_adapter  # noqa: E402
 from daemon.train.loop import train  # noqa: E402
 from daemon.train.timesteps import TimestepSampler  # noqa: E402
+from gpu_profile import StepProfiler, slug  # noqa: E402
 from shared.train_settings import TrainSettings  # noqa: E402
 
 REAL = dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=24, num_attention_heads=16,
@@ -47,6 +50,7 @@ LOKR = dict(adapter_type="lokr", lokr_factor=8, lokr_linear_dim=64, lokr_linear_
 LOKR_OLD = dict(adapter_type="lokr", lokr_factor=-1, lokr_linear_dim=64, lokr_linear_alpha=128)  # "full matrix"
 COMMON = dict(gradient_accumulation=1, scheduler="constant", warmup_steps=0, dropout=0.0, save_every_epochs=0,
               keep_last=0, best_warmup_epochs=10**6, epochs=1000, learning_rate=1e-4, seed=0, cfg_dropout=0.15)
+LORA_EAGER, LORA_COMPILED = "engine, LoRA, bs 1", "engine, LoRA, bs 1, compiled"  # the baselines of the LoKr rows
 COMPILE_ESTIMATE_S = 150  # a cold compile of the full-size step, forward and backward (issue 14: ~120 s)
 
 
@@ -66,6 +70,9 @@ class Config:
     changes: dict
     estimate_s: float
     env: dict | None = None  # environment variables for this config only
+    lycoris_forward: bool = False  # LoKr layers on LyCORIS's own forward instead of the studio's structured one
+    needs: tuple[str, ...] = ()  # configs that must run before this one (by name)
+    baseline: str | None = None  # the row its step time is divided by in the note, when that row ran
 
 
 class BenchModel(nn.Module):
@@ -132,16 +139,26 @@ class Collector:
         return [d for t, d in self.events if t == type]
 
 
-def engine_run(model: BenchModel, samples: list[dict], changes: dict, size: Size) -> dict:
-    """The studio's train() for warmup + steps optimizer steps; wall time between step ends."""
+def engine_run(model: BenchModel, samples: list[dict], changes: dict, size: Size,
+               profiler: StepProfiler | None = None) -> dict:
+    """The studio's train() for warmup + steps optimizer steps (+ the profiled ones after them);
+    wall time between step ends."""
     stamps: list[float] = []
+    extra = profiler.steps + 1 if profiler else 0  # train() asks should_stop after every step but the last
     settings = TrainSettings.from_dict({**COMMON, "crop_frames": size.frames, **changes,
-                                        "max_steps": size.warmup + size.steps + 1})
+                                        "max_steps": size.warmup + size.steps + 1 + extra})
+
+    def after_step(step: int) -> bool:
+        stamps.append(time.perf_counter())
+        if profiler:
+            profiler.on_step(step)
+        return False
+
     reporter = Collector()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        train(settings, model, samples, run_dir, reporter, should_stop=lambda _s: stamps.append(time.perf_counter()))
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])][size.warmup - 1:]
+        train(settings, model, samples, run_dir, reporter, should_stop=after_step)
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])][size.warmup - 1:size.warmup - 1 + size.steps]
     preflight = reporter.of("train_preflight")[0]
     notes = [e["message"] for e in reporter.of("compile_fallback")]
     ready = reporter.of("compile_ready")
@@ -203,24 +220,51 @@ def plan(tiny: bool) -> list[Config]:
     bs4, gc_on, on, off = {"batch_size": 4}, {"gradient_checkpointing": True}, {"compile": "on"}, {"compile": "off"}
     return [
         Config("hand loop, LoRA, bs 1", "hand", LORA, e),
-        Config("engine, LoRA, bs 1", "engine", {**LORA, **off}, e),
+        Config(LORA_EAGER, "engine", {**LORA, **off}, e),
         Config("engine, LoRA, bs 4", "engine", {**LORA, **bs4, **off}, e),
         Config("engine, LoRA, bs 1, checkpointing", "engine", {**LORA, **gc_on, **off}, e),
         Config("engine, LoRA, bs 1, 8-bit AdamW", "engine", {**LORA, "optimizer": "adamw8bit", **off}, e),
-        Config("engine, LoKr f8 d64, bs 1", "engine", {**LOKR, **off}, e),
-        Config("engine, LoRA, bs 1, compiled", "engine", {**LORA, **on}, c),
+        Config("engine, LoKr f8 d64, bs 1", "engine", {**LOKR, **off}, e, needs=(LORA_EAGER,), baseline=LORA_EAGER),
+        Config("engine, LoKr f8 d64, bs 1, LyCORIS forward", "engine", {**LOKR, **off}, e, lycoris_forward=True,
+               needs=(LORA_EAGER,), baseline=LORA_EAGER),
+        Config(LORA_COMPILED, "engine", {**LORA, **on}, c),
         Config("preprocessing (gpu_preprocess.md)", "preprocess", {}, 0 if tiny else 60),
-        Config("engine, LoRA, bs 1, compiled, 2nd run (cache)", "engine", {**LORA, **on}, c / 3),
-        Config("engine, LoKr f8 d64, bs 1, compiled", "engine", {**LOKR, **on}, c),
+        Config("engine, LoRA, bs 1, compiled, 2nd run (cache)", "engine", {**LORA, **on}, c / 3,
+               needs=(LORA_COMPILED,)),
+        Config("engine, LoKr f8 d64, bs 1, compiled", "engine", {**LOKR, **on}, c, baseline=LORA_COMPILED),
         Config("engine, LoRA, bs 1, checkpointing, compiled", "engine", {**LORA, **gc_on, **on}, c),
         Config("hand loop, LoRA, bs 4", "hand", {**LORA, **bs4}, e),
         Config("engine, LoRA, bs 1, checkpointing, 8-bit AdamW", "engine",
                {**LORA, **gc_on, "optimizer": "adamw8bit", **off}, e),
-        Config("engine, LoKr f-1 d64 (old default), bs 1", "engine", {**LOKR_OLD, **off}, e),
+        Config("engine, LoKr f-1 d64 (old default), bs 1", "engine", {**LOKR_OLD, **off}, e, baseline=LORA_EAGER),
         Config("engine, LoRA, bs 4, compiled", "engine", {**LORA, **bs4, **on}, c),
-        Config("engine, LoKr f8 d64, bs 1, LyCORIS auto kernels", "engine", {**LOKR, **off}, 6 * e,
-               env={"LYCORIS_KERNEL_BACKEND": "auto"}),
+        Config("engine, LoKr f8 d64, bs 1, LyCORIS forward, auto kernels", "engine", {**LOKR, **off}, 6 * e,
+               env={"LYCORIS_KERNEL_BACKEND": "auto"}, lycoris_forward=True, needs=(LORA_EAGER,),
+               baseline=LORA_EAGER),
     ]
+
+
+def select(configs: list[Config], only: list[str]) -> list[Config]:
+    """The configs `--only` asks for, with the configs they need, in plan order (all without it)."""
+    chosen = matching(configs, only)
+    if not chosen:
+        return configs
+    chosen |= {need for c in configs if c.name in chosen for need in c.needs}
+    return [c for c in configs if c.name in chosen]
+
+
+def matching(configs: list[Config], values: list[str]) -> set[str]:
+    """Names of the configs that --only / --profile values pick. Each value is a comma-separated list
+    of parts (a comma followed by a space belongs to a name: "engine, LoRA, bs 1" is one part); a part
+    equal to a config's name (any case) picks that config, any other part every config whose name
+    contains it."""
+    parts = [p.strip().lower() for value in values for p in re.split(r",(?! )", value) if p.strip()]
+    names = {c.name.lower() for c in configs}
+    unknown = [p for p in parts if p not in names and not any(p in n for n in names)]
+    if unknown:
+        listing = "\n".join(c.name for c in configs)
+        raise SystemExit(f"{unknown} matches no config; the configs are:\n{listing}")
+    return {c.name for c in configs for p in parts if (c.name.lower() == p if p in names else p in c.name.lower())}
 
 
 class Table:
@@ -245,13 +289,24 @@ class Table:
         return head + "\n".join(" | ".join(_cell(r.get(c)) for c in self.COLUMNS) for r in self.rows) + "\n"
 
 
+def with_ratio(row: dict, cfg: Config, rows: list[dict]) -> dict:
+    """The row with "x.xx of <baseline>" added to its note when the baseline ran."""
+    base = next((r for r in rows if r["config"] == cfg.baseline and r.get("median_step_ms")), None)
+    if base and row.get("median_step_ms"):
+        ratio = f"{row['median_step_ms'] / base['median_step_ms']:.2f}x {cfg.baseline}"
+        row["note"] = "; ".join(filter(None, [ratio, row.get("note")]))
+    return row
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return "" if value is None else str(value).replace("|", "/")
 
 
-def run_config(cfg: Config, model: BenchModel, samples: list[dict], size: Size, weights_gib: float) -> dict:
+def run_config(cfg: Config, model: BenchModel, samples: list[dict], size: Size, weights_gib: float,
+               profile_out: Path | None = None) -> dict:
+    """One row; with `profile_out` (engine configs), two more steps profiled into that folder."""
     saved = {k: os.environ.get(k) for k in (cfg.env or {})}
     os.environ.update(cfg.env or {})
     device = next(model.decoder.parameters()).device
@@ -259,11 +314,21 @@ def run_config(cfg: Config, model: BenchModel, samples: list[dict], size: Size, 
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+    from train_overhead import lycoris_body
+
     try:
-        result = (engine_run if cfg.loop == "engine" else hand_run)(model, samples, cfg.changes, size)
+        profiler = StepProfiler(first=size.warmup + size.steps + 1) if profile_out and cfg.loop == "engine" else None
+        with lycoris_body() if cfg.lycoris_forward else contextlib.nullcontext():
+            if cfg.loop == "engine":
+                result = engine_run(model, samples, cfg.changes, size, profiler)
+            else:
+                result = hand_run(model, samples, cfg.changes, size)
     finally:
         for key, value in saved.items():
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    if profiler and profile_out:
+        summary = profiler.write(profile_out / f"profile_{slug(cfg.name)}.txt", cfg.name)
+        result["note"] = "; ".join(filter(None, [result["note"], summary]))
     batch = cfg.changes.get("batch_size", 1)
     result["samples_per_s"] = batch / (result["median_step_ms"] / 1e3)
     if device.type == "cuda":
@@ -279,6 +344,12 @@ def main() -> int:
     parser.add_argument("--budget", type=float, help="seconds for everything (default 330; tiny 100)")
     parser.add_argument("--steps", type=int, help="measured steps per config (default 10; tiny 3)")
     parser.add_argument("--no-preprocess", action="store_true")
+    parser.add_argument("--only", metavar="SUBSTR[,SUBSTR]", action="append", default=[],
+                        help="run only the configs whose names contain one of these, or have exactly that name "
+                             "(plus the configs they need); repeatable")
+    parser.add_argument("--profile", action="append", default=[], metavar="SUBSTR",
+                        help="profile two steps after the measured ones of the engine configs whose names "
+                             "contain this (or have exactly this name), into OUT/profile_<config>.txt")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     started = time.monotonic()
@@ -302,7 +373,8 @@ def main() -> int:
     print(f"{meta['title']}: decoder {weights_gib:.2f} GiB, {size.frames} frames, condition {size.condition}, "
           f"budget {deadline - started:.0f} s\n" + " | ".join(Table.COLUMNS), flush=True)
     samples = make_samples(model, size)
-    for cfg in plan(args.tiny):
+    profiled = matching(plan(args.tiny), args.profile)
+    for cfg in select(plan(args.tiny), args.only):
         if cfg.loop == "preprocess":
             if args.no_preprocess or time.monotonic() + cfg.estimate_s > deadline:
                 print("preprocessing skipped (--no-preprocess or the time budget)", flush=True)
@@ -314,7 +386,8 @@ def main() -> int:
                                                    f"left, about {cfg.estimate_s:.0f} s needed"})
             continue
         try:
-            table.add(run_config(cfg, model, samples, size, weights_gib))
+            row = run_config(cfg, model, samples, size, weights_gib, out if cfg.name in profiled else None)
+            table.add(with_ratio(row, cfg, table.rows))
         except Exception as err:  # one config's failure is a row, not the end of the benchmark
             logging.exception("config %s failed", cfg.name)
             table.add({"config": cfg.name, "note": f"failed: {type(err).__name__}: {str(err)[:300]}"})
@@ -323,7 +396,6 @@ def main() -> int:
 
 
 def run_preprocess(out: Path, tiny: bool, deadline: float) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
     from gpu_preprocess import preprocess_benchmark
 
     try:

@@ -2,7 +2,8 @@
 
 1. steady-state step time of the engine (daemon.train.loop.train) / a bare hand-written loop with the
    same model, adapter, data, optimizer and clipping                                   [<= 1.10]
-2. LoKr / LoRA engine step time at comparable trainable parameter counts               [<= 1.5]
+2. LoKr / LoRA engine step time at comparable trainable parameter counts               [<= 1.5],
+   and the same with LoKr layers on LyCORIS's own forward instead of the studio's structured one
 
 Steady state: no checkpoint or best-model saves during the measured steps (those are per epoch or
 per N steps, not per step).
@@ -11,10 +12,12 @@ Runs on the demo DiT (`--model demo`) or a mid-sized DiT of the same code (`--mo
 default: the tiny demo's steps are so short that fixed per-step costs dominate any ratio).
 
     .venv/bin/python bench/train_overhead.py [--model demo|medium] [--steps 40]
+    .venv/bin/python bench/train_overhead.py --lokr-only --lokr 8:16 --lokr 4:64   # LoKr shapes only
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import statistics
@@ -134,6 +137,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--frames", type=int, default=250)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--lokr", action="append", default=[], metavar="FACTOR:DIM",
+                        help="LoKr shape(s) to compare (default: the one closest to LoRA's trainable count)")
+    parser.add_argument("--lokr-only", action="store_true", help="skip the engine / bare loop comparison")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -151,42 +157,73 @@ def main() -> int:
 
     # Rounds interleave the two so load from other processes hits both alike; the best round (and
     # the fastest step) is what a quiet machine shows.
-    engine, bare = [], []
-    for _ in range(args.rounds):
-        bare += [bare_step_times(lora, model, samples, args.steps, warmup)]
-        times, lora_params = engine_step_times(lora, model, samples, warmup)
-        engine += [times]
-    report("engine / bare loop (LoRA)", engine, bare, 1.10)
+    if not args.lokr_only:
+        engine, bare = [], []
+        for _ in range(args.rounds):
+            bare += [bare_step_times(lora, model, samples, args.steps, warmup)]
+            times, lora_params = engine_step_times(lora, model, samples, warmup)
+            engine += [times]
+        report("engine / bare loop (LoRA)", engine, bare, 1.10)
 
-    factor, lokr_dim, _ = comparable_lokr(model, lora_params)
-    lokr = TrainSettings.from_dict({**common, "adapter_type": "lokr", "lokr_linear_dim": lokr_dim,
-                                    "lokr_linear_alpha": lokr_dim, "lokr_factor": factor})
-    lora_runs, lokr_runs = [], []
-    for _ in range(args.rounds):
-        lora_runs += [engine_step_times(lora, model, samples, warmup)[0]]
-        times, lokr_params = engine_step_times(lokr, model, samples, warmup)
-        lokr_runs += [times]
-    print(f"LoRA rank 16: {lora_params:,} trainable parameters; LoKr factor {factor}, linear_dim {lokr_dim}: "
-          f"{lokr_params:,} trainable parameters", flush=True)
-    report("LoKr / LoRA engine step", lokr_runs, lora_runs, 1.5)
+    shapes = [tuple(int(v) for v in text.split(":")) for text in args.lokr] or [comparable_lokr(model, lora)[:2]]
+    for factor, lokr_dim in shapes:
+        lokr = TrainSettings.from_dict({**common, "adapter_type": "lokr", "lokr_linear_dim": lokr_dim,
+                                        "lokr_linear_alpha": lokr_dim, "lokr_factor": factor})
+        lora_runs, lokr_runs, body_runs = [], [], []
+        for _ in range(args.rounds):
+            times, lora_params = engine_step_times(lora, model, samples, warmup)
+            lora_runs += [times]
+            times, lokr_params = engine_step_times(lokr, model, samples, warmup)
+            lokr_runs += [times]
+            with lycoris_body():
+                body_runs += [engine_step_times(lokr, model, samples, warmup)[0]]
+        print(f"LoRA rank 16: {lora_params:,} trainable parameters; LoKr factor {factor}, linear_dim {lokr_dim}: "
+              f"{lokr_params:,} trainable parameters", flush=True)
+        report("LoKr / LoRA engine step", lokr_runs, lora_runs, 1.5)
+        report("LoKr with LyCORIS's own forward / LoRA", body_runs, lora_runs, 1.5)
     return 0
 
 
 def report(name: str, runs: list[list[tuple]], baseline: list[list[tuple]], target: float) -> None:
-    """The best round's median wall time per step, and the fastest single step, of each side."""
-    def best_median(rs):
-        return min(statistics.median(w for w, _ in r) for r in rs)
+    """The best round's median wall time per step, the fastest step, and the best round's median CPU
+    time per step (the steadiest of the three on a loaded machine), of each side."""
+    def best_median(rs, i=0):
+        return min(statistics.median(step[i] for step in r) for r in rs)
 
     def fastest(rs):
         return min(w for r in rs for w, _ in r)
 
     a, b = best_median(runs), best_median(baseline)
     fa, fb = fastest(runs), fastest(baseline)
+    ca, cb = best_median(runs, 1), best_median(baseline, 1)
     print(f"{name}: median step {a * 1e3:.1f} / {b * 1e3:.1f} ms = {a / b:.3f}; fastest step "
-          f"{fa * 1e3:.1f} / {fb * 1e3:.1f} ms = {fa / fb:.3f} (target <= {target})", flush=True)
+          f"{fa * 1e3:.1f} / {fb * 1e3:.1f} ms = {fa / fb:.3f}; CPU time per step {ca * 1e3:.1f} / {cb * 1e3:.1f} ms "
+          f"= {ca / cb:.3f} (target <= {target})", flush=True)
 
 
-def comparable_lokr(model, lora_params: int) -> tuple[int, int, int]:
+@contextlib.contextmanager
+def lycoris_body():
+    """LoKr layers keep LyCORIS's own bypass forward (what the studio ran before kron.py)."""
+    from daemon.train.adapters import lokr
+
+    saved = lokr.use_structured_forward
+    lokr.use_structured_forward = lambda modules: 0
+    try:
+        yield
+    finally:
+        lokr.use_structured_forward = saved
+
+
+def comparable_lokr(model, lora: TrainSettings) -> tuple[int, int, int]:
+    """(factor, linear_dim, trainable count) of the LoKr whose trainable count is closest to LoRA's."""
+    adapter = build_adapter(lora)
+    adapter.inject(model.decoder)
+    lora_params = sum(p.numel() for _, p in adapter.trainable_parameters())
+    adapter.remove()
+    return closest_lokr(model, lora_params)
+
+
+def closest_lokr(model, lora_params: int) -> tuple[int, int, int]:
     """(factor, linear_dim, trainable count) of the LoKr whose trainable count is closest to LoRA's."""
     from daemon.train.adapters import target_suffixes
     from daemon.train.adapters.lokr import LycorisAdapter

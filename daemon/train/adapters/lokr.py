@@ -14,7 +14,9 @@ Speed: LyCORIS chooses a kernel backend per call; on CUDA with Triton that is it
 JIT-compiled and timed (six candidates per shape) at the first step: the tens of seconds a LoKr run
 spent beyond LoRA's on the full-size DiT (issue 14: 62.7 s against 7 s for the same steps). Its
 plain torch body has no warm-up, and under our own torch.compile LyCORIS uses that body anyway, so
-the studio pins it (a backend set in LYCORIS_KERNEL_BACKEND by the user is kept).
+the studio pins it (a backend set in LYCORIS_KERNEL_BACKEND by the user is kept). LoKr's linear
+layers then run the structured Kronecker forward of kron.py instead of that body (the same weights,
+without its full-width copies).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from daemon.train.adapters import matching_modules
+from daemon.train.adapters.kron import use_structured_forward
 from daemon.train.adapters.metadata import config_fields, header_metadata, write_training_info
 from shared.errors import TrainingError
 from shared.train_settings import LYCORIS_TYPES
@@ -119,6 +122,7 @@ class LycorisAdapter:
             )
         if len(self.network.loras) != len(names):
             raise TrainingError(f"LyCORIS wrapped {len(self.network.loras)} of {len(names)} target modules")
+        use_structured_forward(self.network.loras)
         self.network.apply_to()
         self.network.requires_grad_(True)
         self.decoder = decoder
