@@ -18,6 +18,7 @@ PLUGIN_MODULES = [
     "daemon.sample.job",
     "daemon.sample.commands",
     "daemon.export.job",
+    "daemon.pipeline.job",
 ]
 
 

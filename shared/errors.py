@@ -92,3 +92,7 @@ class AdapterError(StudioError):
 
 class ExportError(StudioError):
     """An adapter cannot be merged, exported or copied; the message names the file or folder."""
+
+
+class PipelineError(StudioError):
+    """A stage of a pipeline failed or was stopped; the message names the stage and the reason."""

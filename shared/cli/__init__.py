@@ -24,6 +24,7 @@ CLI_MODULES = [
     "shared.cli.presets",
     "shared.cli.sample",
     "shared.cli.export",
+    "shared.cli.pipeline",
 ]
 
 
