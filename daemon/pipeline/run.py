@@ -96,6 +96,9 @@ class PipelineRun:
             return earlier.get("result") or {}
         if earlier and resume is not None:
             settings = resume(earlier, settings)
+            if settings.get("resume_from"):
+                self.ctx.log(f"{stage}: {kind} job {earlier['id']} did not finish; going on from "
+                             f"{settings['resume_from']}")
 
         def started(job: Job) -> None:
             self.record.job(stage, part, job.summary())
