@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= $(or $(ACESTEP_DEMO_ROOT),./demo_assets)
 
-.PHONY: setup demo run test test-fast lint bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup demo run test test-fast e2e lint bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +31,13 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
+# The dashboard in a real browser: Debian's Chromium driven by Playwright (never a browser download).
+# Screenshots of every page land in test-artifacts/e2e/.
+e2e: setup
+	test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+	ACESTEP_E2E=1 ACESTEP_E2E_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -p no:cacheprovider \
+		--basetemp=test-artifacts/e2e-tmp tests/e2e
+
 lint: setup
 	$(PY) -m ruff check shared daemon dashboard tests bench run_daemon.py run_dashboard.py
 
@@ -36,4 +45,4 @@ bench: setup
 	for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .studio .pytest_cache
+	rm -rf $(VENV) .studio .pytest_cache test-artifacts

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.start_daemon and not daemon_answers(home):
         daemon = start_daemon(home, os.environ.get("ACESTEP_DEMO_ROOT"), daemon_args)
     dashboard = subprocess.Popen([
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+        sys.executable, "-m", "dashboard.serve", "run", str(ROOT / "dashboard" / "app.py"),  # streamlit run
         "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--logger.hideWelcomeMessage", "true",
     ], cwd=ROOT)

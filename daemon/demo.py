@@ -1,4 +1,4 @@
-"""`python -m daemon.demo [--root ROOT]`: write the demo checkpoint and the demo dataset.
+"""`python -m daemon.demo [--root ROOT]`: write the demo checkpoint, captioner, transcriber and dataset.
 
 ROOT defaults to $ACESTEP_DEMO_ROOT or ./demo_assets; the checkpoint goes to ROOT/checkpoints and
 the dataset to ROOT/dataset. Both are deterministic from the seed and skipped when up to date.
@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from daemon.caption.demo_models import write_demo_captioners
 from daemon.dataset_demo import write_demo_dataset
 from daemon.models.demo_checkpoint import write_demo_checkpoint
 
@@ -23,8 +24,9 @@ ENV_DEMO_ROOT = "ACESTEP_DEMO_ROOT"
 def write_demo_assets(root: Path, seed: int = 0) -> dict:
     """Write (or keep, when up to date) the demo checkpoint and dataset under `root`."""
     checkpoint = write_demo_checkpoint(root / "checkpoints", seed)
+    captioners = write_demo_captioners(root / "checkpoints", seed)
     dataset = write_demo_dataset(root / "dataset", seed)
-    return {"checkpoint": checkpoint, "dataset": str(dataset)}
+    return {"checkpoint": checkpoint, "captioners": captioners, "dataset": str(dataset)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     state = "written" if result["checkpoint"]["written"] else "already up to date"
     print(f"demo checkpoint {state}: {result['checkpoint']['dit']}")
+    print(f"demo captioner and transcriber (random weights, their text is noise): {result['captioners']['captioner']}, "
+          f"{result['captioners']['transcriber']}")
     print(f"demo dataset: {result['dataset']}")
     return 0
 

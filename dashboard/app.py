@@ -18,6 +18,7 @@ HERE = Path(__file__).parent
 PAGES = [
     ("Service", "pages/service.py", ":material/dns:"),
     ("Dataset", "pages/dataset.py", ":material/library_music:"),
+    ("Captioner", "pages/captioner.py", ":material/subtitles:"),
     ("Preprocess", "pages/preprocess.py", ":material/memory:"),
     ("Train", "pages/train.py", ":material/model_training:"),
     ("Monitor", "pages/monitor.py", ":material/monitoring:"),

@@ -29,7 +29,7 @@ from shared.protocol import EVENT_TOPIC, Session, new_id
 
 log = logging.getLogger(__name__)
 READ_ONLY = {"ping", "status", "jobs", "job", "events", "job_events", "checkpoints", "gpu", "models",
-             "run_samples", "run_file"}
+             "run_samples", "run_file", "caption_results", "caption_audio"}
 STATE_CHANGING = {"submit", "cancel", "stop", "action", "shutdown", "unload"}
 FINISHED = ("done", "failed", "cancelled", "stopped", "interrupted")  # interrupted: the daemon died
 
@@ -205,6 +205,27 @@ class StudioClient:
             chunks.append(base64.b64decode(reply["data"]))
             offset = reply["next_offset"]
         return b"".join(chunks)
+
+    def caption_results(self, run: str) -> dict:
+        """A caption run's results: every file's signal analysis, answers and labels."""
+        return self.request("caption_results", {"run_id": run})
+
+    def caption_audio(self, run: str, file: str) -> bytes:
+        """The audio of a file a caption run captioned, fetched in chunks."""
+        chunks, offset = [], 0
+        while offset is not None:
+            reply = self.request("caption_audio", {"run_id": run, "file": file, "offset": offset})
+            chunks.append(base64.b64decode(reply["data"]))
+            offset = reply["next_offset"]
+        return b"".join(chunks)
+
+    def caption_accept(self, run: str, files: dict[str, dict], dataset: str | None = None,
+                       overwrite: bool = False) -> dict:
+        """Reviewed labels into the sidecars and the dataset (the run's, or `dataset`)."""
+        content: dict[str, Any] = {"run_id": run, "files": files, "overwrite": overwrite}
+        if dataset:
+            content["dataset"] = dataset
+        return self.request("caption_accept", content)
 
     def subscribe(self) -> "EventStream":
         return EventStream(self)

@@ -94,5 +94,18 @@ class ExportError(StudioError):
     """An adapter cannot be merged, exported or copied; the message names the file or folder."""
 
 
+class CaptionError(StudioError):
+    """A file cannot be captioned or a captioning provider refused; the message says which and why."""
+
+
+class ProviderError(CaptionError):
+    """A cloud provider refused or failed (key missing or refused, rate limit, timeout). `fatal`: every
+    further request would fail the same way (a key), so the batch stops instead of trying each file."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
 class PipelineError(StudioError):
     """A stage of a pipeline failed or was stopped; the message names the stage and the reason."""

@@ -17,6 +17,7 @@ GROUPS = {
     "generate": "shared.sample_settings:GenerateSettings",
     "merge": "shared.export_settings:MergeSettings",
     "export": "shared.export_settings:ExportSettings",
+    "caption": "shared.caption_settings:CaptionSettings",
     "pipeline": "shared.pipeline_settings:PipelineSettings",
     "dataset_scan": "shared.pipeline_settings:DatasetScanSettings",
     # job kinds whose settings live with their job (importing them loads no model)

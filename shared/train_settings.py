@@ -19,20 +19,37 @@ LOSS_WEIGHTINGS = ("none", "min_snr")
 OPTIMIZERS = ("adamw", "adamw8bit", "adafactor", "prodigy")
 SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
+STRATEGIES = ("auto", "ddp", "zero1")  # several devices: auto = ddp (daemon/train/distributed.py)
+ZERO1_OPTIMIZERS = ("adamw", "adafactor")  # their state is per parameter, so it can be split up
 COMPILE_MODES = ("auto", "on", "off")
 
 # Settings whose change between a checkpoint and its resume changes the optimisation itself;
-# `strict_resume` refuses such a resume.
+# `strict_resume` refuses such a resume (and one that changes the global batch: batch_changes).
 OPTIMIZER_SETTINGS = (
-    "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "batch_size",
-    "gradient_accumulation", "max_grad_norm", "dataset_repeats",
+    "optimizer", "learning_rate", "weight_decay", "scheduler", "warmup_steps", "gradient_accumulation",
+    "max_grad_norm", "dataset_repeats",
 )
+# A step's batch is batch_size x GPUs x machines (the global batch): the same global batch on another
+# number of GPUs gives the same epochs and the same optimisation.
+BATCH_SHAPE_SETTINGS = ("batch_size", "devices", "num_nodes")
 # Settings that must match the checkpoint, always: the adapter's shape, per adapter family.
 ADAPTER_SHAPE_SETTINGS = {
     "peft": ("adapter_type", "rank", "alpha", "attention_targets", "target_mlp"),
     "lycoris": ("adapter_type", "lokr_factor", "lokr_linear_dim", "lokr_linear_alpha", "lokr_decompose_both",
                 "lokr_use_tucker", "attention_targets", "target_mlp"),
 }
+
+# Settings that only some adapter types read; forms show those of the chosen type only.
+ADAPTER_ONLY = {
+    "rank": ("lora", "dora"), "alpha": ("lora", "dora"),
+    "lokr_factor": ("lokr",), "lokr_decompose_both": ("lokr",),
+    "lokr_linear_dim": ("lokr", "loha"), "lokr_linear_alpha": ("lokr", "loha"), "lokr_use_tucker": ("lokr", "loha"),
+}
+
+
+def settings_not_for(adapter_type: str) -> tuple[str, ...]:
+    """The settings an adapter type does not read (LoRA's rank for a LoKr, LoKr's dims for a LoRA)."""
+    return tuple(name for name, types in ADAPTER_ONLY.items() if adapter_type not in types)
 
 
 @dataclass
@@ -60,9 +77,8 @@ class TrainSettings(SettingsGroup):
     lokr_factor: int = setting(-1, "LoKr Kronecker factor (-1 = as balanced as possible).",
                                section="Adapter", importance="advanced", minimum=-1)
     lokr_linear_dim: int = setting(64, "LoKr/LoHa linear dim (rank of the decomposed factor).",
-                                   section="Adapter", importance="advanced", minimum=1)
-    lokr_linear_alpha: int = setting(128, "LoKr/LoHa linear alpha.", section="Adapter",
-                                     importance="advanced", minimum=1)
+                                   section="Adapter", minimum=1)
+    lokr_linear_alpha: int = setting(128, "LoKr/LoHa linear alpha.", section="Adapter", minimum=1)
     lokr_decompose_both: bool = setting(False, "LoKr: decompose both Kronecker factors.",
                                         section="Adapter", importance="expert")
     lokr_use_tucker: bool = setting(False, "LoKr/LoHa: Tucker decomposition.", section="Adapter",
@@ -124,8 +140,24 @@ class TrainSettings(SettingsGroup):
     precision: str = setting("auto", "Precision: auto (bf16-mixed on Ampere+, 16-mixed on older "
                              "GPUs, 32-true on CPU).", section="Performance", importance="advanced",
                              choices=PRECISIONS)
-    strategy: str = setting("auto", "Lightning Fabric strategy.", section="Performance",
-                            importance="expert")
+
+    # -- several GPUs and machines (docs/TRAINING.md, "Several GPUs and machines") ---------------
+    devices: int = setting(1, "GPUs of this machine that train together (the first N; CUDA_VISIBLE_DEVICES "
+                           "picks others), each on its share of every batch: batch_size is per GPU, so a step "
+                           "sees batch_size x GPUs samples. 1 trains on the daemon's device.",
+                           section="Several GPUs", importance="advanced", minimum=1, label="GPUs")
+    num_nodes: int = setting(1, "Machines that train together, each with the same number of GPUs; the job "
+                             "prints the command to run on the others.", section="Several GPUs",
+                             importance="expert", minimum=1, label="Machines")
+    strategy: str = setting("auto", "How several GPUs share the work: ddp keeps the whole adapter and "
+                            "optimizer state on each; zero1 splits the optimizer state across them (less "
+                            "memory per GPU; adamw and adafactor only); auto = ddp. Unused on one GPU.",
+                            section="Several GPUs", importance="expert", choices=STRATEGIES)
+    master_addr: str = setting("", "Several machines: the address of this machine that the others reach.",
+                               section="Several GPUs", importance="expert", label="Main machine address")
+    master_port: int = setting(0, "Several machines: the port they meet on at the main machine; 0 picks a "
+                               "free one.", section="Several GPUs", importance="expert", minimum=0,
+                               maximum=65535, label="Main machine port")
 
     # -- checkpoints and policies -----------------------------------------------------------
     save_every_epochs: int = setting(10, "Checkpoint every N epochs (0 = off).", section="Checkpoints",
@@ -192,11 +224,27 @@ class TrainSettings(SettingsGroup):
 
     def validate(self) -> None:
         check_strengths(self.sample_strengths, "train.sample_strengths")
+        if self.strategy == "zero1" and self.optimizer not in ZERO1_OPTIMIZERS:
+            raise self.field_error("strategy", f"zero1 splits the optimizer state, which works with "
+                                   f"{' and '.join(ZERO1_OPTIMIZERS)}, not {self.optimizer}")
+        if self.num_nodes > 1 and not self.master_addr:
+            raise self.field_error("master_addr", "several machines need the address the others reach "
+                                   "this one at")
         if self.optimizer == "prodigy" and self.learning_rate < 0.1:
             raise SettingsError(
                 f"train.learning_rate: Prodigy adapts the step size itself and expects 1.0, got "
                 f"{self.learning_rate}"
             )
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: one per GPU of every machine."""
+        return self.devices * self.num_nodes
+
+    @property
+    def global_batch_size(self) -> int:
+        """Samples in one batch of all GPUs together: what the epoch's order is cut into."""
+        return global_batch_size(self.to_dict())
 
     @property
     def is_lycoris(self) -> bool:
@@ -206,3 +254,16 @@ class TrainSettings(SettingsGroup):
 def adapter_family(adapter_type: str) -> str:
     """"lycoris" (LoKr, LoHa) or "peft" (LoRA, DoRA): the library, file format and shape settings."""
     return "lycoris" if adapter_type in LYCORIS_TYPES else "peft"
+
+
+def global_batch_size(values: dict) -> int:
+    """batch_size x GPUs x machines of a settings dict (a checkpoint's too; older ones trained on one)."""
+    return int(values.get("batch_size", 1)) * int(values.get("devices") or 1) * int(values.get("num_nodes") or 1)
+
+
+def batch_changes(saved: dict, current: dict) -> list[str]:
+    """The batch settings a resume changes when the global batch changes with them; none when it
+    stays the same (another number of GPUs with batch_size adjusted to match)."""
+    if global_batch_size(saved) == global_batch_size(current):
+        return []
+    return [name for name in BATCH_SHAPE_SETTINGS if (saved.get(name) or 1) != (current.get(name) or 1)]

@@ -163,8 +163,9 @@ class GpuMonitor:
             return True
         status = self.source()
         if not status["available"]:
+            if status["reason"] != self._reason:  # asked at every `gpu` request: said once, not every time
+                log.info("GPU monitor not started: %s", status["reason"])
             self._reason = status["reason"]
-            log.info("GPU monitor not started: %s", self._reason)
             return False
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="gpu-monitor", daemon=True)

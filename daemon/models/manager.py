@@ -11,6 +11,7 @@ hands it the daemon's settings and event bus) or `ctx.services.get("models")`.
     manager.get("tokenizer"), manager.use("text_encoder"), manager.use("encoder") (the DiT's
     condition encoder), manager.get("decoder"), manager.get("silence_latent") ([1, T, 64])
     manager.offload("vae"); manager.unload(["vae"]); manager.unload()   # frees memory
+    manager.get_extra("captioner", folder, load)   # a model beside the checkpoint (daemon/caption)
     manager.device, manager.dtype, manager.snapshot(), manager.describe_device()
 
 Lazy: nothing loads until asked, then only the component asked for. Thread-safe: loads and moves
@@ -28,13 +29,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
 from daemon.models import discovery, loader
 from daemon.models.checkpoint_files import model_fingerprint
-from daemon.models.components import COMPONENT_OF, OFFLOADABLE, UNITS
+from daemon.models.components import COMPONENT_OF, COMPONENTS, EXTRA_COMPONENTS, OFFLOADABLE, UNITS
 from daemon.models.device import describe_device, dtype_name, resolve_device, resolve_dtype
 from shared.config import DaemonSettings
 from shared.errors import CheckpointError, StudioError
@@ -147,7 +148,8 @@ class ModelManager:
         """Choose the checkpoint to use; components of another checkpoint are unloaded, none load."""
         info = discovery.find_checkpoint(name_or_path, [r["path"] for r in self.roots()])
         with self._lock:
-            stale = [name for name, item in self._loaded.items() if item.source != self._source(name, info)]
+            stale = [name for name, item in self._loaded.items()
+                     if name in COMPONENTS and item.source != self._source(name, info)]
             self._refuse_if_in_use(stale, "switch checkpoints")
             self._selected = info
             self._drop(stale)
@@ -213,6 +215,32 @@ class ModelManager:
                     if unit in OFFLOADABLE:
                         self.offload(unit)
 
+    def get_extra(self, name: str, source: str,
+                  load: Callable[[torch.device, torch.dtype], tuple[torch.nn.Module, Any]]) -> tuple[Any, Any]:
+        """A model beside the checkpoint (EXTRA_COMPONENTS: the captioner, the transcriber) on the
+        compute device. `load(device, dtype)` -> (module, companion such as its processor) runs on
+        first use or when `source` changed; returns (module, companion)."""
+        with self._lock:
+            item = self._loaded.get(name)
+            if item is not None and item.source != source:
+                self._refuse_if_in_use([name], f"switch the {name}")
+                self._drop([name])
+                item = None
+            if item is None:
+                started = time.perf_counter()
+                module, companion = load(self.device, self.dtype)
+                item = _Loaded(module, source, {name: str(self.device)}, _nbytes(module), tokenizer=companion)
+                item.seconds = round(time.perf_counter() - started, 3)
+                with self._state_lock:
+                    self._loaded[name] = item
+                log.info("loaded %s from %s in %.2f s", name, source, item.seconds)
+                self._emit("model_loaded", component=name, checkpoint=source, seconds=item.seconds,
+                           placement=dict(item.placement), dtype=dtype_name(self.dtype))
+            self._move(item, name, self.device)
+            with self._state_lock:
+                item.offloaded.discard(name)
+            return item.obj, item.tokenizer
+
     def offload(self, name: str) -> bool:
         """Move a component or part to the CPU now; False when it is not loaded or is in use."""
         component = self._component_of(name)
@@ -255,6 +283,8 @@ class ModelManager:
         return COMPONENT_OF[name]
 
     def _component(self, name: str) -> _Loaded:
+        if name in EXTRA_COMPONENTS:
+            raise StudioError(f"the {name} is loaded by the job that uses it (a caption job), not on its own")
         with self._lock:
             if name not in self._loaded:
                 info = self._ensure_selected()

@@ -28,13 +28,14 @@ import torch
 from daemon.train import batching, policies
 from daemon.train.adapters import Adapter, AdapterHost, build_adapter, check_placement
 from daemon.train.compile import Compilation, prepare_compile
+from daemon.train.distributed import Ranks, SilentMeter
 from daemon.train.fallback import runnable_settings
 from daemon.train.metrics import MetricsLogger, Reporter, free_memory_mb
 from daemon.train.objective import Draws, accumulate_gradients, validation_loss
 from daemon.train.optim import build_optimizer, build_scheduler
 from daemon.train.runtime import (
     adapter_dtype, borrow_decoder, count_parameters, enable_gradient_checkpointing, keep_weights_through_conversion,
-    limit_checkpointed_layers, make_fabric, memory_estimate_mb, model_device, model_dtype, seed_everything,
+    limit_checkpointed_layers, memory_estimate_mb, model_device, model_dtype, seed_everything,
 )
 from daemon.train.resume import carry_best, resume, resume_schedule
 from daemon.train.state import save_checkpoint
@@ -80,7 +81,7 @@ class Policies:
 def plan_steps(n_train: int, settings: TrainSettings, done: Progress | None = None) -> tuple[int, int]:
     """(optimizer steps per epoch, total optimizer steps of the run); a resumed run's total counts
     the steps it took before plus those its epochs still need at today's batching."""
-    batches = math.ceil(n_train / settings.batch_size)
+    batches = math.ceil(n_train / settings.global_batch_size)
     per_epoch = math.ceil(batches / settings.gradient_accumulation)
     done = done or Progress()
     total = done.global_step + max(settings.epochs - done.epoch, 0) * per_epoch
@@ -118,6 +119,8 @@ class Run:
     lengths: dict[int, int] = field(default_factory=dict)  # frames per training sample, for the buckets
     last_saved: Path | None = None
     sample_hook: Any = None  # samples while training (daemon/sample/during_training.py), or None
+    ranks: Ranks = field(default_factory=Ranks)  # this process among several GPUs' (distributed.py)
+    saved_step: int | None = None  # the step of last_saved
 
     @property
     def epoch_indices(self) -> list[int]:
@@ -130,16 +133,18 @@ class Run:
 
 def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: str | Path,
           reporter: Reporter, should_stop: Callable[[int], bool] | None = None,
-          info: dict | None = None, keep_adapter: bool = False, sample_hook: Any = None) -> dict:
+          info: dict | None = None, keep_adapter: bool = False, sample_hook: Any = None,
+          ranks: Ranks | None = None) -> dict:
     """Train an adapter on the decoder; returns a summary. Stops gracefully (saving first) when
     `should_stop(step)` turns true; raises TrainingError when it cannot start or go on.
     `sample_hook` (a TrainingSamples) renders samples after steps, epochs and at the end.
+    `ranks`: this process's place when several train together (daemon/train/rank.py gives it).
 
     The decoder is given back as it was (adapter removed, flags restored) unless `keep_adapter`."""
     undo: list[Callable[[], None]] = []
     try:
         return _train(settings, model, samples, Path(run_dir), reporter,
-                      should_stop or (lambda _step: False), dict(info or {}), undo, sample_hook)
+                      should_stop or (lambda _step: False), dict(info or {}), undo, sample_hook, ranks or Ranks())
     finally:
         if not keep_adapter:
             for step in reversed(undo):
@@ -148,15 +153,15 @@ def train(settings: TrainSettings, model: Any, samples: batching.SampleSource, r
 
 def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
            reporter: Reporter, should_stop: Callable[[int], bool], info: dict,
-           undo: list[Callable[[], None]], sample_hook: Any = None) -> dict:
-    run = set_up(settings, model, samples, run_dir, reporter, info, undo)
+           undo: list[Callable[[], None]], sample_hook: Any, ranks: Ranks) -> dict:
+    run = set_up(settings, model, samples, run_dir, reporter, info, undo, ranks)
     settings = run.settings  # as set up: an optimizer this machine lacks is replaced there
     run.sample_hook = sample_hook
     progress, outcome, final = run.progress, "completed", None
     try:
         while progress.epoch < settings.epochs and outcome == "completed":
-            batches = batching.epoch_batches(run.epoch_indices, settings.batch_size, settings.seed, progress.epoch,
-                                             run.lengths)
+            batches = batching.epoch_batches(run.epoch_indices, settings.global_batch_size, settings.seed,
+                                             progress.epoch, run.lengths)
             groups = batching.accumulation_groups(len(batches), settings.gradient_accumulation)
             for group in groups:
                 if group.start < progress.batch_in_epoch:
@@ -182,14 +187,15 @@ def _train(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
 
 # -- set up: device, data, adapter, optimizer, resume, pre-flight ------------------------------
 def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, run_dir: Path,
-           reporter: Reporter, info: dict, undo: list[Callable[[], None]]) -> Run:
+           reporter: Reporter, info: dict, undo: list[Callable[[], None]], ranks: Ranks) -> Run:
     """Everything before the first step; what it changes on the shared decoder goes on `undo`."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if ranks.writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(settings.seed)
     device, dtype = model_device(model), model_dtype(model)
     notes: list[str] = list(info.pop("notes", []))  # the job's own (e.g. a folder without a fingerprint)
     settings = runnable_settings(settings, device, reporter, notes)
-    fabric, precision = make_fabric(settings, device)
+    fabric, precision = ranks.make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
@@ -200,12 +206,14 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     sampler = TimestepSampler(settings.timestep_mode, getattr(config, "timestep_mu", -0.4),
                               getattr(config, "timestep_sigma", 1.0))
 
-    optimizer = build_optimizer(settings, [p for _, p in adapter.trainable_parameters()], device)
+    optimizer = ranks.wrap_optimizer(build_optimizer(settings, [p for _, p in adapter.trainable_parameters()],
+                                                     device), settings)
     rules, progress = Policies(settings), Progress()
     saved = None
     if settings.resume_from:
         saved = resume(Path(settings.resume_from), settings, adapter, optimizer, rules, progress, reporter, notes)
-        carry_best(Path(settings.resume_from), run_dir, rules.best)
+        if ranks.writes:
+            carry_best(Path(settings.resume_from), run_dir, rules.best)
     steps_per_epoch, total_steps = plan_steps(len(train_idx) * settings.dataset_repeats, settings, progress)
     scheduler = build_scheduler(settings, optimizer, total_steps)
     if settings.scheduler != "constant" and settings.warmup_steps > total_steps:
@@ -221,14 +229,18 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         "train_samples": len(train_idx), "validation_samples": len(val_idx),
         "dataset_repeats": settings.dataset_repeats,
         "batch_size": settings.batch_size, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
+        **ranks.describe(settings),
         "memory_estimate_mb": round(memory_estimate_mb(
             model.decoder, trainable, settings, getattr(config, "hidden_size", 0),
             getattr(config, "num_hidden_layers", 1), max_frames), 1),
         "free_memory_mb": free_memory_mb(device), "notes": notes, **info,
     }
-    report_preflight(preflight, settings, run_dir, reporter)
+    if ranks.writes:
+        report_preflight(preflight, settings, run_dir, reporter)
 
-    module, optimizer = fabric.setup(AdapterHost(compilation.decoder, adapter.own_modules()), optimizer)
+    host = ranks.prepare(AdapterHost(compilation.decoder, adapter.own_modules()),
+                         [p for _, p in adapter.trainable_parameters()], progress.global_step)
+    module, optimizer = fabric.setup(host, optimizer)
     module.train()
     return Run(settings=settings, run_dir=run_dir, reporter=reporter, samples=samples, train_idx=train_idx,
                val_idx=val_idx, device=device, dtype=dtype, precision=precision, fabric=fabric,
@@ -236,7 +248,8 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
                null_condition_emb=null_condition_emb, rules=rules, progress=progress,
                metadata=adapter_metadata(settings, info), trainable=trainable, compilation=compilation,
                lengths=batching.crop_lengths(samples, train_idx, settings.crop_frames),
-               meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs))
+               ranks=ranks, meter=MetricsLogger(run_dir, reporter, total_steps, device, epochs=settings.epochs)
+               if ranks.writes else SilentMeter())
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
@@ -284,14 +297,16 @@ def train_step(run: Run, batches: list[list[int]], group: range) -> None:
     def load(index: int) -> batching.Batch:
         batch = batching.load_batch(run.samples, batches[index], settings.crop_frames)
         pad_tokens.append(batch.condition_pad_tokens)
-        return batch.to(run.device, run.dtype)
+        return run.ranks.place(batch, run.device, run.dtype)
 
     def passes() -> torch.Tensor:  # run again, one compile stage down, if the compiled one fails
         pad_tokens.clear()
-        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group), group_samples,
-                                    run.draw, run.null_condition_emb, run.dtype, settings)
+        return accumulate_gradients(run.fabric, run.module, (load(i) for i in group), len(group),
+                                    run.ranks.share(group_samples), run.draw, run.null_condition_emb, run.dtype,
+                                    settings, shard=run.ranks.shard)
 
     loss_sum = run.compilation.run_step(passes, reset=lambda: run.optimizer.zero_grad(set_to_none=True))
+    loss_sum = run.ranks.agree(loss_sum, progress.global_step + 1)  # all ranks' losses; their stop and actions
     grad_norm = run.fabric.clip_gradients(run.module, run.optimizer, max_norm=settings.max_grad_norm or math.inf,
                                           error_if_nonfinite=False)
     # One device sync for both numbers (each float() of a CUDA tensor waits for the GPU).
@@ -338,10 +353,11 @@ def close_epoch(run: Run) -> str:
     progress.epoch_loss_sum, progress.epoch_samples = 0.0, 0
     val_loss = None
     if run.val_idx:
-        val_loss = validation_loss(run.module, run.samples, run.val_idx, settings, run.sampler,
-                                   run.null_condition_emb, run.device, run.dtype)
+        val_loss = run.ranks.from_rank_zero(lambda: validation_loss(
+            run.module, run.samples, run.val_idx, settings, run.sampler, run.null_condition_emb, run.device,
+            run.dtype))
     improved = rules.best.update(progress.epoch, val_loss if val_loss is not None else epoch_loss)
-    if improved:
+    if improved and run.ranks.writes:
         save_adapter_folder(run.adapter, run.run_dir / "best", {
             **run.metadata, "epoch": progress.epoch, "global_step": progress.global_step,
             "loss_ma5": rules.best.best_ma})
@@ -363,6 +379,11 @@ def close_epoch(run: Run) -> str:
 def save(run: Run, name: str) -> Path:
     """A resumable checkpoint `checkpoints/<name>`, then retention and the event."""
     progress, checkpoints = run.progress, run.run_dir / "checkpoints"
+    run.saved_step = progress.global_step
+    if not run.ranks.writes:
+        run.ranks.save_elsewhere(run.optimizer)
+        run.last_saved = checkpoints / name
+        return run.last_saved
     run.last_saved = save_checkpoint(
         checkpoints / name, adapter=run.adapter,
         adapter_metadata={**run.metadata, "epoch": progress.epoch, "global_step": progress.global_step},
@@ -378,8 +399,10 @@ def write_outputs(run: Run, outcome: str) -> Path | None:
     """A stop saves a resumable checkpoint (unless this step's is saved); any other end writes final/."""
     progress = run.progress
     if outcome == "stopped":
-        if run.last_saved is None or read_step(run.last_saved) != progress.global_step:
+        if run.saved_step != progress.global_step:
             save(run, f"epoch_{progress.epoch}" if progress.batch_in_epoch == 0 else f"step_{progress.global_step}")
+        return None
+    if not run.ranks.writes:
         return None
     return write_final(run.adapter, run.run_dir, run.rules.best, {
         **run.metadata, "epoch": progress.epoch, "global_step": progress.global_step})
@@ -420,8 +443,3 @@ def write_final(adapter: Adapter, run_dir: Path, best: policies.BestTracker, met
     if best.best_epoch is not None and best_dir.is_dir():
         return write_folder_atomic(final, lambda folder: shutil.copytree(best_dir, folder, dirs_exist_ok=True))
     return save_adapter_folder(adapter, final, metadata)
-
-
-def read_step(folder: Path) -> int:
-    return policies.checkpoint_step(folder)
-

@@ -45,7 +45,8 @@ class MetricsLogger:
         self.step_times: collections.deque[float] = collections.deque(maxlen=50)
         self._last_report = 0.0
         self._memory: float | None = None
-        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        # line-buffered: the `run_metrics` command reads every step while the run goes on
+        self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8", buffering=1)
         self._tb = None
         if tensorboard:
             try:

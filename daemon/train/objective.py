@@ -36,6 +36,9 @@ class Draws:
         return cls(t, noise, drop)
 
 
+Shard = Callable[[batching.Batch, Draws], tuple[batching.Batch, Draws, float]]
+
+
 def flow_matching_losses(decoder: Any, batch: batching.Batch, draws: Draws, null_condition_emb: torch.Tensor,
                          dtype: torch.dtype) -> torch.Tensor:
     """Per-sample flow-matching losses [B] (float32, masked to real frames). r = t."""
@@ -53,16 +56,20 @@ def flow_matching_losses(decoder: Any, batch: batching.Batch, draws: Draws, null
 
 
 def accumulate_gradients(fabric: Any, module: Any, micro_batches: Iterable[batching.Batch], count: int,
-                         group_samples: int, draw: Callable[[batching.Batch], Draws],
+                         group_samples: float, draw: Callable[[batching.Batch], Draws],
                          null_condition_emb: torch.Tensor, dtype: torch.dtype,
-                         settings: TrainSettings) -> torch.Tensor:
+                         settings: TrainSettings, shard: Shard | None = None) -> torch.Tensor:
     """Backward over one optimizer step's micro-batches; the gradient is that of the mean per-sample
-    loss over all `group_samples`, however they are split. Returns the summed (weighted) losses."""
+    loss over all `group_samples`, however they are split. Returns the summed (weighted) losses.
+    `shard` keeps one rank's rows of each batch and its draws, with their weight (distributed.py)."""
     loss_sum: Any = 0.0
     for position, batch in enumerate(micro_batches):
         draws = draw(batch)
+        weight = 1.0
+        if shard is not None:
+            batch, draws, weight = shard(batch, draws)
         losses = flow_matching_losses(module, batch, draws, null_condition_emb, dtype)
-        losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma)
+        losses = weighted_loss(losses, draws.t, settings.loss_weighting, settings.snr_gamma) * weight
         with fabric.no_backward_sync(module, enabled=fabric.world_size > 1 and position < count - 1):
             fabric.backward(losses.sum() / group_samples)
         loss_sum = loss_sum + losses.detach().sum()  # stays on the device: one sync per step, later

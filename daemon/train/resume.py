@@ -21,7 +21,7 @@ from daemon.train.metrics import Reporter
 from daemon.train.state import (
     check_resume_settings, read_checkpoint, restore_rng, unflatten_optimizer, verify_adapter,
 )
-from shared.train_settings import TrainSettings
+from shared.train_settings import TrainSettings, batch_changes
 
 if TYPE_CHECKING:
     from daemon.train.loop import Policies, Progress
@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_COMPARED = ("resume_from", "strict_resume")
-# The epoch's batches come from these: with one changed, a position inside the epoch (counted in
-# the old run's batches) points at other samples, so such a resume starts its epoch over.
-EPOCH_ORDER_SETTINGS = ("batch_size", "gradient_accumulation", "seed")
+# The epoch's batches come from these and the global batch (shared/train_settings.batch_changes):
+# with one changed, a position inside the epoch (counted in the old run's batches) points at other
+# samples, so such a resume starts its epoch over.
+EPOCH_ORDER_SETTINGS = ("gradient_accumulation", "seed")
 
 
 def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: torch.optim.Optimizer,
@@ -52,15 +53,17 @@ def resume(folder: Path, settings: TrainSettings, adapter: Adapter, optimizer: t
     changed = changed_settings(state["settings"], settings.to_dict())
     if changed:
         log.info("resuming %s with changed settings: %s", folder, changed)
-    restarted = restart_epoch_if_reordered(progress, changed, notes)
+    reordered = batch_changes(state["settings"], settings.to_dict())
+    reordered += [name for name in EPOCH_ORDER_SETTINGS if name in changed]
+    restarted = restart_epoch_if_reordered(progress, reordered, notes)
     reporter.event("resumed", path=str(folder), step=progress.global_step, epoch=progress.epoch,
                    batch_in_epoch=progress.batch_in_epoch, changed=changed, restarted_epoch=restarted)
     return state
 
 
-def restart_epoch_if_reordered(progress: "Progress", changed: dict, notes: list[str]) -> bool:
-    """Start the unfinished epoch over when its batches are no longer the saved run's; True if so."""
-    reordered = [name for name in EPOCH_ORDER_SETTINGS if name in changed]
+def restart_epoch_if_reordered(progress: "Progress", reordered: list[str], notes: list[str]) -> bool:
+    """Start the unfinished epoch over when its batches are no longer the saved run's (`reordered`
+    names the settings that made them differ); True if so."""
     if not reordered or progress.batch_in_epoch == 0:
         return False
     notes.append(f"resumed at the start of the unfinished epoch (after {progress.epoch} finished epochs): "

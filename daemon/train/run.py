@@ -35,8 +35,6 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     model_name = manager.selected.name
     matched = check_fingerprint(folder, fingerprint, model_name)  # raises on another model's tensors
     ctx.log(f"training on {model_name} with {len(folder)} samples from {folder.root}")
-    model = manager.get("dit")
-    manager.offload("encoder")  # its output is in the tensors: only the decoder needs the device
     info = {
         "tensors_dir": str(folder.root), "model_name": model_name, "model_fingerprint": fingerprint,
         "fingerprint_match": matched if matched else "unknown (legacy folder without a fingerprint)",
@@ -45,6 +43,12 @@ def run_training(ctx: JobContext, settings: TrainSettings) -> dict:
     if not matched:  # said in the job's log (the CLI prints it) and the pre-flight, not only the daemon log
         info["notes"].append(no_fingerprint_warning(folder.root))
         ctx.log(info["notes"][-1], level="warning")
+    if settings.world_size > 1:  # one process per GPU, each with its own model (launch.py)
+        from daemon.train.launch import train_on_ranks
+
+        return train_on_ranks(ctx, settings, manager, folder, info)
+    model = manager.get("dit")
+    manager.offload("encoder")  # its output is in the tensors: only the decoder needs the device
     samples = TrainingSamples(settings, manager, info)  # every N epochs, sample now, at the end
     with manager.use("decoder"):  # held while training: no unload or checkpoint switch meanwhile
         return train(settings, model, FolderSamples(folder), ctx.run_dir, ctx,

@@ -43,13 +43,13 @@ def adapter_dtype(precision: str) -> torch.dtype:
 
 
 def make_fabric(settings: TrainSettings, device: torch.device):
-    """A Fabric for the model's device; strategy from the settings (a later DDP issue sets it)."""
+    """A Fabric for the model's device, in this process (several devices: distributed.py)."""
     from lightning.fabric import Fabric
 
     precision = resolve_precision(settings.precision, device)
     accelerator = {"cuda": "cuda", "mps": "mps", "xpu": "auto"}.get(device.type, "cpu")
     devices: Any = [device.index or 0] if device.type == "cuda" else 1
-    fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision, strategy=settings.strategy)
+    fabric = Fabric(accelerator=accelerator, devices=devices, precision=precision, strategy="auto")
     return fabric, precision
 
 

@@ -23,14 +23,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from daemon.train.resume_rule import STATE_FORMAT, STATE_JSON, STATE_TENSORS, STATE_VERSION, resume_differences
 from shared.atomic import write_folder_atomic
 from shared.errors import TrainingError
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS, OPTIMIZER_SETTINGS, adapter_family
-
-STATE_JSON = "training_state.json"
-STATE_TENSORS = "training_state.safetensors"
-STATE_FORMAT = "acestep-studio-training-state"
-STATE_VERSION = 1
 
 
 # -- RNG --------------------------------------------------------------------------------------
@@ -138,10 +133,8 @@ def read_checkpoint(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Te
 
 
 def check_resume_settings(saved: dict, current: dict, strict: bool) -> None:
-    """The adapter's shape must match; with `strict`, the optimizer settings too."""
-    family = adapter_family(str(current.get("adapter_type")))
-    names = ADAPTER_SHAPE_SETTINGS[family] + (OPTIMIZER_SETTINGS if strict else ())
-    changed = [f"{n}: {saved.get(n)!r} -> {current.get(n)!r}" for n in names if saved.get(n) != current.get(n)]
+    """Refuse a resume that the rule (daemon/train/resume_rule.py) does not allow."""
+    changed = resume_differences(saved, current, strict)
     if changed:
         what = "optimizer or adapter settings" if strict else "adapter settings"
         raise TrainingError(f"cannot resume: the {what} differ from the checkpoint's ({'; '.join(changed)})")

@@ -66,6 +66,20 @@ def thin(xs: list[float], ys: list[float], limit: int = MAX_DRAWN) -> tuple[list
     return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
+def break_gaps(xs: list[float], ys: list[float], spacing: float = 1) -> tuple[list, list]:
+    """A None between points further apart than `spacing` steps, so a line is never drawn across
+    steps with no value (a skipped non-finite step, or a step not logged)."""
+    out_x: list = []
+    out_y: list = []
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if i and x - xs[i - 1] > spacing:
+            out_x.append(None)
+            out_y.append(None)
+        out_x.append(x)
+        out_y.append(y)
+    return out_x, out_y
+
+
 def chart_groups(points: list[dict], *, performance: bool = False) -> list[tuple[str, list[str]]]:
     """The charts to draw: the known groups present, then every other numeric field alone.
 
@@ -88,15 +102,24 @@ def chart_groups(points: list[dict], *, performance: bool = False) -> list[tuple
 def figure(title: str, points: list[dict], fields: list[str], height: int = 300) -> go.Figure:
     """One line chart with a trace per field, against the step."""
     fig = go.Figure()
+    drawn: list[float] = []
     for field in fields:
-        xs, ys = thin(*series(points, field))
+        all_x, all_y = series(points, field)
+        xs, ys = thin(all_x, all_y)
         sparse = field.startswith(("epoch_", "val_")) or len(xs) < 30
-        fig.add_trace(go.Scatter(x=xs, y=ys, name=TRACE_NAMES.get(field, field),
+        if not field.startswith(("epoch_", "val_")):  # epoch points are apart by design
+            xs, ys = break_gaps(xs, ys, spacing=-(-len(all_x) // max(len(xs), 1)))
+        drawn += [y for y in ys if y is not None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, name=TRACE_NAMES.get(field, field), connectgaps=False,
                                  mode="lines+markers" if sparse else "lines"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
                       xaxis_title="step", legend=dict(orientation="h", y=-0.25), showlegend=len(fields) > 1)
     if fields == ["lr"]:
         fig.update_yaxes(exponentformat="e")
+    if drawn and min(drawn) == max(drawn):  # a constant: around its value, not plotly's -1..1 around it
+        value = drawn[0]
+        pad = abs(value) * 0.5 or 1.0
+        fig.update_yaxes(range=[value - pad, value + pad])
     return fig
 
 

@@ -2,6 +2,10 @@
 
 Everything goes through the daemon client (`checkpoints`, `load` job, `unload`, `models`, `gpu`);
 nothing here imports torch or the daemon. Widget keys start with `models.`.
+
+What is loaded (and in use by a job) is redrawn every second in its own fragment, so a load job
+that finishes, or a job that lets go of a model, shows without a reload; when the selected
+checkpoint changes, the whole page reruns so the checkpoint table marks it too.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from shared.cli.util import format_bytes
 from shared.errors import StudioError
 
 GPU_REFRESH_S = 2.0
+LOADED_REFRESH_S = 1.0
+SELECTED_KEY = "models.selected_shown"
 DEFAULT_COMPONENTS = ["dit"]
 COMPONENT_HELP = ("dit: the DiT (training); vae + text_encoder: preprocessing and samples; "
                   "silence_latent: text-to-music context")
@@ -30,8 +36,9 @@ def render_models_panel(client: Any) -> None:
         st.error(f"Could not list the models: {err}")
         return
     _render_roots(client, listing)
-    _render_checkpoints(client, listing, loaded)
-    _render_loaded(client, loaded)
+    _render_checkpoints(client, listing)
+    st.session_state[SELECTED_KEY] = (loaded.get("selected") or {}).get("name")
+    _loaded_fragment(client)
     _gpu_fragment(client)
 
 
@@ -61,7 +68,7 @@ def _render_roots(client: Any, listing: dict) -> None:
                     st.rerun()
 
 
-def _render_checkpoints(client: Any, listing: dict, loaded: dict) -> None:
+def _render_checkpoints(client: Any, listing: dict) -> None:
     checkpoints = listing["checkpoints"]
     if not checkpoints:
         st.info("No checkpoints found. Add the folder that holds `acestep-v15-turbo/`, or run "
@@ -77,7 +84,7 @@ def _render_checkpoints(client: Any, listing: dict, loaded: dict) -> None:
     paths = [c["path"] for c in checkpoints]
     names = {c["path"]: c["name"] for c in checkpoints}
     current = next((i for i, c in enumerate(checkpoints) if c.get("selected")), 0)
-    cols = st.columns([3, 3, 1, 1])
+    cols = st.columns([3, 3, 1])
     chosen = cols[0].selectbox("Checkpoint", paths, index=current, key="models.checkpoint",
                                format_func=lambda p: names[p])
     components = cols[1].multiselect("Components", ["dit", "vae", "text_encoder", "silence_latent"],
@@ -85,8 +92,19 @@ def _render_checkpoints(client: Any, listing: dict, loaded: dict) -> None:
     if cols[2].button("Load", key="models.load", disabled=not components):
         _act(lambda: client.submit("load", {"checkpoint": chosen, "components": components}),
              f"Loading {names[chosen]}: follow it under Jobs.")
-    if cols[3].button("Unload all", key="models.unload", disabled=not loaded.get("components")):
-        _act(lambda: client.request("unload", {}), "Models unloaded, memory freed.")
+
+
+@st.fragment(run_every=LOADED_REFRESH_S)
+def _loaded_fragment(client: Any) -> None:
+    try:
+        loaded = client.request("models", {})
+    except StudioError as err:
+        st.error(f"Could not list the loaded models: {err}")
+        return
+    selected = (loaded.get("selected") or {}).get("name")
+    if selected != st.session_state.get(SELECTED_KEY):
+        st.rerun(scope="app")  # the checkpoint table above marks the selected one
+    _render_loaded(client, loaded)
 
 
 def _render_loaded(client: Any, loaded: dict) -> None:
@@ -105,9 +123,12 @@ def _render_loaded(client: Any, loaded: dict) -> None:
         "load time": f"{info['load_seconds']:.1f} s",
     } for name, info in components.items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    unload = st.selectbox("Unload one", list(components), key="models.unload_one")
-    if st.button("Unload", key="models.unload_selected"):
+    cols = st.columns([3, 1, 1])
+    unload = cols[0].selectbox("Unload one", list(components), key="models.unload_one")
+    if cols[1].button("Unload", key="models.unload_selected"):
         _act(lambda: client.request("unload", {"components": [unload]}), f"Unloaded {unload}.")
+    if cols[2].button("Unload all", key="models.unload"):
+        _act(lambda: client.request("unload", {}), "Models unloaded, memory freed.")
 
 
 @st.fragment(run_every=GPU_REFRESH_S)

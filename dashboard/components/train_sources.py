@@ -1,12 +1,10 @@
 """Where the Train page's defaults come from: the last preprocessing output, the checkpoints of
-earlier runs (read from the studio home: the dashboard runs on the daemon's machine), and the
-preset that fits the GPU. Plain functions, no widgets; nothing here imports torch.
+earlier runs and whether one may be resumed (all asked of the daemon, which may be on another
+machine), and the preset that fits the GPU. Plain functions, no widgets; nothing here imports torch.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -14,72 +12,53 @@ import streamlit as st
 from shared.errors import StudioError
 from shared.preset_advice import choose_preset
 from shared.presets import PresetInfo
-from shared.train_settings import ADAPTER_SHAPE_SETTINGS
 
 PREPROCESS_JOB_KEY, PREPROCESS_OUTPUT_KEY = "preprocess.job_id", "preprocess.output_dir"
-STATE_JSON = "training_state.json"
 
 
 def default_tensors_dir(client: Any) -> str:
-    """The Preprocess page's job output, else the newest finished preprocess job's, else its input."""
-    jobs: list[dict] = []
+    """The Preprocess page's job output, else the newest finished preprocess run's, else its input."""
     try:
-        jobs = client.jobs()
+        runs = client.request("runs", {"kinds": ["preprocess"]})["runs"]
     except StudioError:
-        pass
+        runs = []
     mine = st.session_state.get(PREPROCESS_JOB_KEY)
-    ordered = [j for j in jobs if j["id"] == mine] + list(reversed(jobs))
-    for job in ordered:
-        if job["kind"] == "preprocess" and job["state"] == "done":
-            output = (job.get("result") or {}).get("output_dir")
-            if output:
-                return str(output)
+    for run in [r for r in runs if r["id"] == mine] + runs:
+        if run["state"] == "done" and (run.get("result") or {}).get("output_dir"):
+            return str(run["result"]["output_dir"])
     return str(st.session_state.get(PREPROCESS_OUTPUT_KEY) or "")
 
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """One resumable checkpoint folder of an earlier training run."""
+    """One resumable checkpoint of an earlier training run (as the daemon's `runs` lists it)."""
 
     path: str
     run: str
     name: str
-    mtime: float
+    epoch: int | None
+    step: int | None
 
     @property
     def label(self) -> str:
-        return f"{self.run} · {self.name}"
+        return f"{self.run} · {self.name} (epoch {self.epoch}, step {self.step})"
 
 
-def resume_points(home: str | Path) -> list[ResumePoint]:
-    """Every `runs/<job>/checkpoints/<name>` with a training state, newest first."""
-    found = []
-    for state in Path(home).glob(f"runs/*/checkpoints/*/{STATE_JSON}"):
-        folder = state.parent
-        try:
-            found.append(ResumePoint(str(folder), folder.parents[1].name, folder.name, state.stat().st_mtime))
-        except OSError:
-            continue  # pruned by retention while we looked
-    return sorted(found, key=lambda p: p.mtime, reverse=True)
-
-
-def checkpoint_settings(folder: str | Path) -> dict:
-    """The settings a checkpoint was trained with (from its training_state.json), or {}."""
+def resume_points(client: Any) -> list[ResumePoint]:
+    """Every resumable checkpoint of the training runs, newest run first, latest step first."""
     try:
-        state = json.loads((Path(folder) / STATE_JSON).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    settings = state.get("settings") if isinstance(state, dict) else None
-    return settings if isinstance(settings, dict) else {}
+        runs = client.request("runs", {"kinds": ["train"]})["runs"]
+    except StudioError:
+        return []
+    return [ResumePoint(o["path"], run["id"], o["name"], o.get("epoch"), o.get("step"))
+            for run in runs
+            for o in sorted(run["outputs"], key=lambda o: o.get("step") or 0, reverse=True) if o["resumable"]]
 
 
-def shape_differences(saved: dict, current: dict) -> list[str]:
-    """Adapter-shape settings that differ between a checkpoint and the form (a resume refuses them)."""
-    names = ADAPTER_SHAPE_SETTINGS
-    if isinstance(names, dict):  # per adapter family, as daemon/train/state.py checks them
-        names = names["lycoris" if current.get("adapter_type") in ("lokr", "loha") else "peft"]
-    return [f"{n}: {saved.get(n)!r} → {current.get(n)!r}" for n in names
-            if n in saved and saved.get(n) != current.get(n)]
+def resume_check(client: Any, checkpoint: str, values: dict) -> dict:
+    """The daemon's answer for resuming from `checkpoint` with the form's values: the checkpoint's
+    `settings` and the `differences` that would refuse it (the rule lives in the daemon)."""
+    return client.request("resume_check", {"checkpoint": checkpoint, "settings": values})
 
 
 def auto_preset(client: Any, presets: list[PresetInfo]) -> tuple[str, str]:

@@ -1,53 +1,59 @@
-"""Monitor: live charts, progress and controls of the running (or last) job; finished runs too.
+"""Monitor: live charts, progress and controls of the running (or last) job; earlier runs too.
 
-Live view: the status snapshot seeds the charts (so a page opened late draws the whole run) and
-the event stream extends them each second (dashboard/components/metric_store.py). A finished
-run is read from its run folder. Charts are generic over numeric metric fields
-(dashboard/components/metric_charts.py): training draws loss, learning rate and gradient norm.
+Everything comes from the daemon (it may be on another machine): the runs from `runs`, one run's
+state, pre-flight and outputs from `run`, and every step it logged from `run_metrics`
+(dashboard/components/metric_store.py), fetched after a cursor once a second. Charts are generic
+over numeric metric fields (dashboard/components/metric_charts.py): training draws loss, learning
+rate and gradient norm.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.components.metric_charts import chart_groups, figure, latest
-from dashboard.components.metric_store import finished_metrics, live_metrics, runs_on_disk
+from dashboard.components.metric_store import run_metrics
 from dashboard.connection import require_client
 from shared.cli.util import format_seconds
-from shared.client import FINISHED
 from shared.errors import StudioError
 
 LIVE = "live"
-SELECT_KEY = "monitor.job"
+MONITORED = ("train", "selftest")  # the kinds that log metric points; the selector lists their runs
+SELECT_KEY, SHOWN_KEY = "monitor.job", "monitor.shown_states"
+ENDED = ("stopped", "cancelled", "interrupted")
 
 st.title("Monitor")
 st.caption("Loss, learning rate and gradient norm as training runs; stop, save or sample from here.")
 client = require_client()
 
 
-def job_choices() -> dict[str, dict]:
-    """Training jobs of this daemon and earlier runs in the studio home, newest first."""
-    jobs = {j["id"]: j for j in runs_on_disk(client.home)}
-    for job in jobs.values():  # an earlier daemon's run left unfinished: that daemon ended under it
-        if job.get("state") not in FINISHED:
-            job["state"] = "interrupted"
+def list_runs() -> dict[str, dict] | None:
+    """Runs of this daemon and of earlier ones that log metrics, newest first (id -> summary)."""
     try:
-        jobs.update({j["id"]: j for j in client.jobs() if j["kind"] == "train"})
+        return {r["id"]: r for r in client.request("runs", {"kinds": list(MONITORED)})["runs"]}
     except StudioError as err:
         st.error(f"Lost the daemon: {err}")
-    return dict(sorted(jobs.items(), reverse=True))  # job ids start with their date and time
+        return None
 
 
-def render_progress(job: dict, points: list[dict]) -> None:
+def run_label(run_id: str, runs: dict[str, dict]) -> str:
+    if run_id == LIVE:
+        return "Live: the running or last job"
+    run = runs[run_id]
+    best = f" · best loss {run['best_loss']:.4g}" if run.get("best_loss") is not None else ""
+    kind = "" if run["kind"] == "train" else f" · {run['kind']}"
+    return f"{run_id}{kind} · {run['state']}{best}"
+
+
+def render_progress(run: dict, points: list[dict]) -> None:
     """Progress bar with ETA, and the newest step time, throughput, memory and loss."""
-    progress = job.get("progress") or {}
-    eta = latest(points, "eta_s") if job["kind"] == "train" else None
+    progress = run.get("progress") or {}
+    eta = latest(points, "eta_s") if run["kind"] == "train" else None
     eta = eta if eta is not None else progress.get("eta_s")
     st.progress(min(1.0, float(progress.get("fraction") or 0.0)),
-                text=f"{job['kind']} {job['id']}: {progress.get('message') or 'starting'} · ETA {format_seconds(eta)}")
+                text=f"{run['kind']} {run['id']}: {progress.get('message') or 'starting'} · ETA {format_seconds(eta)}")
     step_time, rate, memory, loss = (latest(points, f) for f in ("step_time", "samples_per_s", "memory_mb", "loss"))
     cols = st.columns(5)
     cols[0].metric("Step", f"{progress.get('done', 0)}/{progress.get('total', 0)}")
@@ -57,15 +63,15 @@ def render_progress(job: dict, points: list[dict]) -> None:
     cols[4].metric("Memory", "–" if memory is None else f"{memory / 1024:.2f} GB")
 
 
-def render_controls(job: dict) -> None:
+def render_controls(run: dict) -> None:
     """Stop (the job saves first), and the actions the job's kind declares (save now, sample now)."""
     c1, c2, c3, _ = st.columns([1, 1, 1, 2])
-    if c1.button("Stop (saves first)", key=f"monitor.stop.{job['id']}"):
-        act(lambda: client.stop(job["id"]), "Stop requested: the job saves, then ends.")
-    if "save_now" in job.get("actions", []) and c2.button("Save now", key=f"monitor.save.{job['id']}"):
-        act(lambda: client.action("save_now", job["id"]), "Save requested: a checkpoint after this step.")
-    if "sample_now" in job.get("actions", []) and c3.button("Sample now", key=f"monitor.sample.{job['id']}"):
-        act(lambda: client.action("sample_now", job["id"]), "Samples requested: clips after this step (Samples page).")
+    if c1.button("Stop (saves first)", key=f"monitor.stop.{run['id']}"):
+        act(lambda: client.stop(run["id"]), "Stop requested: the job saves, then ends.")
+    if "save_now" in run.get("actions", []) and c2.button("Save now", key=f"monitor.save.{run['id']}"):
+        act(lambda: client.action("save_now", run["id"]), "Save requested: a checkpoint after this step.")
+    if "sample_now" in run.get("actions", []) and c3.button("Sample now", key=f"monitor.sample.{run['id']}"):
+        act(lambda: client.action("sample_now", run["id"]), "Samples requested: clips after this step (Samples page).")
 
 
 def act(fn: Callable[[], object], success: str) -> None:
@@ -78,30 +84,29 @@ def act(fn: Callable[[], object], success: str) -> None:
     st.toast(success)
 
 
-def render_outcome(job: dict) -> None:
-    """A finished job's end: its error, its stop, or where its adapter is."""
-    state, result = job.get("state"), job.get("result") or {}
+def render_outcome(run: dict) -> None:
+    """A finished run's end: its error, its stop, or where its adapter is."""
+    state, result = run.get("state"), run.get("result") or {}
     if state == "failed":
-        st.error(f"{job['id']} failed: {(job.get('error') or {}).get('evalue')}")
-    elif state in ("stopped", "cancelled", "interrupted"):
-        st.warning(f"{job['id']} {state}." + (f" Resumable from {result['last_checkpoint']}."
-                                              if result.get("last_checkpoint") else ""))
+        st.error(f"{run['id']} failed: {run.get('error')}")
+    elif state in ENDED:
+        why = " (the daemon ended while it ran)" if state == "interrupted" else ""
+        st.warning(f"{run['id']} {state}{why}." + (f" Resumable from {run['resume_from']}."
+                                                   if run.get("resume_from") else " No checkpoint to resume from."))
     elif state == "done":
-        st.success(f"{job['id']} done" + (f": {result['global_step']} steps, outcome {result.get('outcome')}."
-                                          if "global_step" in result else "."))
+        st.success(f"{run['id']} done" + (f": {result['global_step']} steps, outcome {result.get('outcome')}."
+                                          if "global_step" in result else ".")
+                   + (f" Adapter: {run['final']}" if run.get("final") else ""))
     elif state == "queued":
-        st.info(f"{job['id']} is queued.")
-    render_preflight(job)
-    render_outputs(job)
+        st.info(f"{run['id']} is queued.")
+    render_preflight(run)
+    render_outputs(run)
 
 
-def render_preflight(job: dict) -> None:
-    """What the run checked before its first step (config.json): data, memory, trigger word; its
-    notes (such as a memory estimate above the free memory) as warnings."""
-    try:
-        preflight = json.loads((Path(job.get("run_dir") or "") / "config.json").read_text()).get("preflight") or {}
-    except (OSError, ValueError, AttributeError):
-        return
+def render_preflight(run: dict) -> None:
+    """What the run checked before its first step: data, memory, trigger word; its notes (such as a
+    memory estimate above the free memory) as warnings."""
+    preflight = run.get("preflight") or {}
     if not preflight:
         return
     for note in preflight.get("notes") or []:
@@ -117,29 +122,25 @@ def render_preflight(job: dict) -> None:
     st.caption(" · ".join(p for p in parts if p))
 
 
-def render_outputs(job: dict) -> None:
-    """The run folder's adapters: final/, best/ and the checkpoints kept."""
-    run = Path(job.get("run_dir") or "")
-    if not job.get("run_dir") or not run.is_dir():
-        return
-    found = [p for p in (run / "final", run / "best") if p.is_dir()]
-    checkpoints = run / "checkpoints"
-    if checkpoints.is_dir():
-        found += sorted(p for p in checkpoints.iterdir() if p.is_dir())
+def render_outputs(run: dict) -> None:
+    """The run's adapters: final/, best/ and the checkpoints kept, with their epochs."""
+    found = run.get("outputs") or []
     if found:
-        st.caption("Outputs: " + " · ".join(str(p.relative_to(run)) for p in found) + f"  (in {run})")
+        st.caption("Outputs: " + " · ".join(
+            o["name"] + (f" (epoch {o['epoch']})" if o.get("epoch") is not None else "") for o in found)
+            + f"  (in {run['run_dir']})")
 
 
-def render_charts(points: list[dict], key: str) -> None:
+def render_charts(points: list[dict], key: str, resumed_at: int | None = None) -> None:
     """Loss, learning rate, gradient norm (and any other numeric field) side by side; performance
-    charts folded away."""
+    charts folded away. A resumed run's charts mark the step it resumed after."""
     if not points:
         st.info("No metrics yet for this job (training reports them from its first step).")
         return
     groups = chart_groups(points)
     cols = st.columns(2)
     for i, (title, fields) in enumerate(groups):
-        cols[i % 2].plotly_chart(figure(title, points, fields), key=f"{key}.{title}")
+        cols[i % 2].plotly_chart(mark_resume(figure(title, points, fields), resumed_at), key=f"{key}.{title}")
     performance = [g for g in chart_groups(points, performance=True) if g not in groups]
     if performance:
         with st.expander("Step time, samples/s, memory"):
@@ -147,45 +148,44 @@ def render_charts(points: list[dict], key: str) -> None:
                 st.plotly_chart(figure(title, points, fields, height=220), key=f"{key}.perf.{title}")
 
 
-@st.fragment(run_every=1.0)
-def live() -> None:
-    """Redrawn every second: the running (or last) job's progress, controls and charts."""
+def mark_resume(fig: go.Figure, step: int | None) -> go.Figure:
+    if step is not None:
+        fig.add_vline(x=step, line_dash="dot", line_color="grey", annotation_text="resumed")
+    return fig
+
+
+def follow(run_id: str | None, runs: dict[str, dict]) -> None:
+    """One run (None: the job running now, of any kind, else the newest run listed, from this
+    daemon or an earlier one): its progress and controls while it runs, its outcome after, and its
+    charts. Once its state differs from the one the job selector shows (or it is new), the whole
+    page reruns, so the selector says it too and the newest run is listed."""
     try:
-        snapshot = client.status()
-        job_id, running = snapshot.get("metrics_job"), snapshot.get("running")
-        if not job_id:
-            st.info("No job has run in this daemon yet. Start one on the Train page.")
+        if run_id is None:
+            run_id = (client.status(metrics_limit=0).get("running") or {}).get("id") or next(iter(runs), None)
+        if run_id is None:
+            st.info("No job has run yet. Start one on the Train page.")
             return
-        job = running if running and running["id"] == job_id else client.job(job_id)
-        entry = live_metrics(client, snapshot, job.get("run_dir"))
+        run = client.request("run", {"run_id": run_id})["run"]
+        metrics = run_metrics(client, run, runs)
     except StudioError as err:
         st.error(f"Lost the daemon: {err}")
         return
-    if job["state"] == "running":
-        render_progress(job, entry.points)
-        render_controls(job)
-        render_preflight(job)
+    if run["state"] == "running":
+        render_progress(run, metrics.points)
+        render_controls(run)
+        render_preflight(run)
     else:
-        render_outcome(job)
-    render_charts(entry.points, "live")
+        render_outcome(run)
+    render_charts(metrics.all_points, f"run.{run['id']}", run.get("resumed_at_step") if metrics.earlier else None)
+    shown = st.session_state.get(SHOWN_KEY)
+    if shown is not None and run["kind"] in MONITORED and shown.get(run["id"]) != run["state"]:
+        st.rerun(scope="app")
 
 
-def show_finished(job: dict) -> None:
-    """A run that has ended: its outcome and every metric point from its run folder."""
-    render_outcome(job)
-    try:
-        points = finished_metrics(client, job)
-    except StudioError as err:
-        st.error(str(err))
-        return
-    render_charts(points, f"run.{job['id']}")
-
-
-choices = job_choices()
-selected = st.selectbox("Job", [LIVE, *choices], key=SELECT_KEY,
-                        format_func=lambda j: "Live: the running or last job" if j == LIVE
-                        else f"{j} · {choices[j].get('state', '?')}")
-if selected == LIVE or choices[selected].get("state") == "running":
-    live()
-else:
-    show_finished(choices[selected])
+listed = list_runs()
+runs = listed or {}
+st.session_state[SHOWN_KEY] = None if listed is None else {run_id: run["state"] for run_id, run in runs.items()}
+selected = st.selectbox("Job", [LIVE, *runs], key=SELECT_KEY, format_func=lambda j: run_label(j, runs))
+chosen = None if selected == LIVE else selected
+active = chosen is None or runs[chosen]["state"] in ("queued", "running")
+st.fragment(run_every=1.0 if active else None)(follow)(chosen, runs)

@@ -1,17 +1,14 @@
 """Service: the daemon (connected or not), the job queue with cancel and stop, the live event log."""
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
+from dashboard.components.event_log import percent, render_event_log
 from dashboard.components.models_panel import render_models_panel
 from dashboard.connection import lifecycle_note, require_client
 from shared.cli.util import format_seconds
 from shared.errors import StudioError
-
-EVENT_LOG_ROWS = 200
 
 st.title("Service")
 client = require_client()
@@ -37,7 +34,8 @@ def render_queue(snapshot: dict) -> None:
         progress = running.get("progress") or {}
         eta = format_seconds(progress.get("eta_s"))
         st.progress(min(1.0, float(progress.get("fraction") or 0.0)),
-                    text=f"{running['kind']} {running['id']}: {progress.get('message', '')} · ETA {eta}")
+                    text=f"{running['kind']} {running['id']}: {percent(progress.get('fraction'))} · "
+                         f"{progress.get('message', '')} · ETA {eta}")
         c1, c2 = st.columns(2)
         if c1.button("Stop (saves first)", key=f"stop.{running['id']}"):
             _act(lambda: client.stop(running["id"]), "Stop requested: the job saves, then ends.")
@@ -54,11 +52,11 @@ def render_queue(snapshot: dict) -> None:
     if jobs:
         table = pd.DataFrame([{
             "id": j["id"], "kind": j["kind"], "state": j["state"],
-            "progress": float((j.get("progress") or {}).get("fraction") or 0.0),
+            "progress": round(float((j.get("progress") or {}).get("fraction") or 0.0) * 100),
             "error": (j.get("error") or {}).get("evalue", ""),
         } for j in reversed(jobs)])
         st.dataframe(table, hide_index=True, width="stretch", column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%")})
     with st.expander("Check the whole path: run a selftest job"):
         steps = st.number_input("Steps", 1, 10_000, 20, key="selftest.steps")
         if st.button("Run selftest", key="selftest.run"):
@@ -83,42 +81,7 @@ def live() -> None:
         return
     render_daemon(snapshot)
     render_queue(snapshot)
-    render_event_log(snapshot)
-
-
-def render_event_log(snapshot: dict) -> None:
-    st.subheader("Event log")
-    log: list = st.session_state.setdefault("event_log", [])
-    since = st.session_state.get("event_log_seq", 0)
-    if st.session_state.get("event_log_session") != snapshot["daemon_session"]:
-        log.clear()
-        since = 0
-        st.session_state["event_log_session"] = snapshot["daemon_session"]
-    for event in client.events(since, 500):
-        since = event["seq"]
-        if event["type"] in ("metric", "gpu"):
-            continue  # charts show these; the log stays readable
-        log.append({
-            "seq": event["seq"], "time": time.strftime("%H:%M:%S", time.localtime(event["time"])),
-            "type": event["type"], "job": event.get("job_id") or "", "detail": _detail(event),
-        })
-    del log[:-EVENT_LOG_ROWS]
-    st.session_state["event_log_seq"] = since
-    st.dataframe(pd.DataFrame(list(reversed(log)), columns=["seq", "time", "type", "job", "detail"]),
-                 hide_index=True, width="stretch", height=300)
-
-
-def _detail(event: dict) -> str:
-    data = event.get("data") or {}
-    if event["type"] == "progress":
-        return f"{data.get('done')}/{data.get('total')} {data.get('message', '')}"
-    if event["type"] == "job_state":
-        return f"{data.get('kind')} {data.get('state')}"
-    if event["type"] == "error":
-        return f"{data.get('ename')}: {data.get('evalue')}"
-    if event["type"] == "log":
-        return str(data.get("message", ""))
-    return ", ".join(f"{k}={v}" for k, v in list(data.items())[:4])
+    render_event_log(client, snapshot["daemon_session"])
 
 
 live()

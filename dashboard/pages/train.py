@@ -13,9 +13,7 @@ import streamlit as st
 
 from dashboard.components import dataset_state
 from dashboard.components.preset_exchange import render_epoch_advice, render_preset_exchange
-from dashboard.components.train_sources import (
-    auto_preset, checkpoint_settings, default_tensors_dir, resume_points, shape_differences,
-)
+from dashboard.components.train_sources import auto_preset, default_tensors_dir, resume_check, resume_points
 from dashboard.connection import require_client
 from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
@@ -25,13 +23,14 @@ from shared.errors import SettingsError, StudioError, TensorFolderError
 from shared.presets import list_presets, load_preset
 from shared.tensor_manifest import describe_folder, read_manifest
 from shared.train_profile import dump_profile, read_profile
-from shared.train_settings import ADAPTER_TYPES, TrainSettings
+from shared.train_settings import ADAPTER_TYPES, TrainSettings, settings_not_for
 
 VALUES_KEY, VERSION_KEY = "train.values", "train.form_version"
-PRESET_KEY, VARIANT_KEY, APPLIED_KEY = "train.preset", "train.variant", "train.applied"
+PRESET_KEY, ADAPTER_KEY, APPLIED_KEY = "train.preset", "train.adapter_type", "train.applied"
 NOTICES_KEY, PROFILE_KEY, JOB_KEY = "train.notices", "train.profile_file", "train.job_id"
 FRESH, OTHER = "(start fresh)", "(another folder)"
 PATH_SETTINGS = ("tensors_dir", "resume_from")
+OWN_WIDGETS = (*PATH_SETTINGS, "adapter_type")  # drawn by this page, not by the settings form
 
 st.title("Train")
 st.caption("A LoRA, DoRA, LoKr or LoHa adapter from a folder of training tensors.")
@@ -52,19 +51,20 @@ def seed(values: dict, *notices: tuple[str, str]) -> None:
 
 def on_preset_change() -> None:
     """on_change of the preset and adapter-type boxes."""
-    apply_preset(st.session_state[PRESET_KEY], st.session_state[VARIANT_KEY])
+    apply_preset(st.session_state[PRESET_KEY], st.session_state[ADAPTER_KEY])
 
 
-def apply_preset(name: str, variant: str) -> None:
-    """Seed the form with a preset's settings (the paths kept); unknown keys are reported."""
+def apply_preset(name: str, adapter_type: str) -> None:
+    """Seed the form with a preset's settings for an adapter type (the paths kept); unknown keys
+    are reported."""
     current = st.session_state.get(VALUES_KEY) or {}
     try:
-        preset = load_preset(name, variant, home=client.home)
+        preset = load_preset(name, adapter_type, home=client.home)
     except SettingsError as err:
         st.session_state[NOTICES_KEY] = [("error", str(err))]
         return
-    st.session_state[APPLIED_KEY] = (name, variant)
-    notices = [("info", f"Preset {name} ({preset.variant} variant) applied.")]
+    st.session_state[APPLIED_KEY] = (name, adapter_type)
+    notices = [("info", f"Preset {name} for {adapter_type} applied.")]
     if preset.unknown:
         notices.append(("warning", f"Preset {name} has settings this studio does not know, not applied: "
                                    f"{', '.join(preset.unknown)}"))
@@ -81,19 +81,22 @@ def first_values() -> None:
     st.session_state[NOTICES_KEY] = [("info", f"Preset {name} chosen for you ({why}).")]
 
 
-def render_presets() -> None:
-    """The preset and its variant; a change re-seeds the form (on_change)."""
+def render_presets(adapter_type: str) -> str:
+    """The preset and the adapter type (the one selector for it); a change re-seeds the form with
+    the preset's settings for that type (on_change). Returns the adapter type."""
     presets = {p.name: p for p in list_presets(home=client.home)}
-    applied_name, applied_variant = st.session_state.get(APPLIED_KEY) or (None, "lora")
+    applied_name = (st.session_state.get(APPLIED_KEY) or (None, "lora"))[0]
     names = list(presets)
     c1, c2 = st.columns([3, 1])
     c1.selectbox("Preset", names, index=names.index(applied_name) if applied_name in names else 0,
                  key=PRESET_KEY, on_change=on_preset_change,
                  format_func=lambda n: f"{n} · {presets[n].description}" if presets[n].description else n,
                  help="Choosing a preset (or adapter type) replaces the form's values with the preset's.")
-    c2.selectbox("Preset variant", ADAPTER_TYPES, index=ADAPTER_TYPES.index(applied_variant)
-                 if applied_variant in ADAPTER_TYPES else 0, key=VARIANT_KEY, on_change=on_preset_change,
-                 help="The adapter type to train: picks the preset's LoRA or LoKr variant.")
+    if st.session_state.get(ADAPTER_KEY) != adapter_type:  # seeded by a profile or a checkpoint
+        st.session_state[ADAPTER_KEY] = adapter_type if adapter_type in ADAPTER_TYPES else ADAPTER_TYPES[0]
+    return c2.selectbox(TrainSettings.spec("adapter_type").label, ADAPTER_TYPES, key=ADAPTER_KEY,
+                        on_change=on_preset_change, help=TrainSettings.spec("adapter_type").help
+                        + " Shows that type's settings and applies the preset's settings for it.")
 
 
 def render_profile_upload() -> None:
@@ -144,8 +147,9 @@ def render_tensors(value: str) -> str:
 
 
 def render_resume(value: str | None, values: dict) -> str | None:
-    """Start fresh, one of the checkpoints of earlier runs, or another folder."""
-    points = resume_points(client.home)
+    """Start fresh, one of the checkpoints of earlier runs, or another folder; the daemon says
+    whether the form's settings may resume from it, before anything is submitted."""
+    points = resume_points(client)
     paths = [p.path for p in points]
     labels = {p.path: p.label for p in points}
     options = [FRESH, *paths, OTHER]
@@ -156,12 +160,16 @@ def render_resume(value: str | None, values: dict) -> str | None:
         chosen = st.text_input("Checkpoint folder", value or "", key=f"{form_key()}.resume_path").strip()
     if chosen in (FRESH, ""):
         return None
-    saved = checkpoint_settings(chosen)
-    differ = shape_differences(saved, values)
-    if differ:
+    try:
+        check = resume_check(client, chosen, values)
+    except StudioError as err:
+        st.error(str(err))
+        return chosen
+    if check["differences"]:
         st.warning("The adapter settings differ from the checkpoint's, so resuming would be refused: "
-                   + "; ".join(differ))
-    if saved and st.button("Use the checkpoint's settings", key="train.use_checkpoint_settings"):
+                   + "; ".join(d.replace(" -> ", " → ") for d in check["differences"]))
+    if st.button("Use the checkpoint's settings", key="train.use_checkpoint_settings"):
+        saved = check["settings"]
         keep = {"tensors_dir": values.get("tensors_dir") or saved.get("tensors_dir"), "resume_from": chosen}
         known = {k: v for k, v in saved.items() if k in TrainSettings.names()}
         seed({**known, **keep}, ("info", f"Settings taken from {chosen}; raise the epochs to train further."))
@@ -267,7 +275,7 @@ def job_active() -> bool:
 
 
 first_values()
-render_presets()
+adapter_type = render_presets(st.session_state[VALUES_KEY].get("adapter_type", "lora"))
 profile_box = st.expander("Profile: save or load every setting as one file")
 with profile_box:
     render_profile_upload()
@@ -278,7 +286,10 @@ seeded = dict(st.session_state.get(VALUES_KEY) or {})
 tensors_dir = render_tensors(seeded.get("tensors_dir") or "")
 render_epoch_advice(tensors_dir, seed, seeded)
 render_models()
-values = settings_form(TrainSettings, seeded, key=form_key(), exclude=PATH_SETTINGS)
+hidden = settings_not_for(adapter_type)  # only the chosen adapter type's settings are shown
+values = {k: seeded[k] for k in hidden if k in seeded}
+values.update(settings_form(TrainSettings, seeded, key=form_key(), exclude=OWN_WIDGETS + hidden))
+values["adapter_type"] = adapter_type
 values["tensors_dir"] = tensors_dir
 values["resume_from"] = render_resume(seeded.get("resume_from"), values)
 st.session_state[VALUES_KEY] = values

@@ -15,7 +15,7 @@ def plotly_traces(at: AppTest) -> dict[str, dict[str, int]]:
     out = {}
     for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
-        out[spec["layout"]["title"]["text"]] = {t["name"]: len(t["x"]) for t in spec["data"]}
+        out[spec["layout"]["title"]["text"]] = {t["name"]: sum(x is not None for x in t["x"]) for t in spec["data"]}
     return out
 
 

@@ -1,44 +1,40 @@
-"""The Monitor page through AppTest against a real daemon: charts seeded from the snapshot, then
-extended from the event stream; generic over numeric metric fields (a selftest reports `value`)."""
+"""The Monitor page through AppTest against a real daemon: every step a run logged reaches its
+chart (read from the daemon after a cursor), runs of an earlier daemon are listed and shown live,
+charts are generic over numeric metric fields (a selftest reports `value`)."""
 from __future__ import annotations
 
-import json
 import math
 import time
 
-from streamlit.testing.v1 import AppTest
-
-from dashboard.components.metric_charts import MAX_DRAWN, chart_groups, series, thin
-from dashboard.components.metric_store import JobMetrics, earlier_points
-from tests.conftest import ROOT
+from dashboard.components.metric_charts import MAX_DRAWN, break_gaps, chart_groups, figure, series, thin
 from tests.conftest import open_page
 from tests.dashboard.conftest import plotly_traces
 
 
-def wait_for_metric(daemon, job_id: str, timeout: float = 20.0) -> None:
+def wait_for_steps(client, job_id: str, steps: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not any(e["type"] == "metric" and e["job_id"] == job_id for e in daemon.events(0, 5000)):
-        assert time.monotonic() < deadline, "no metric event"
+    while (client.job(job_id).get("progress") or {}).get("done", 0) < steps:
+        assert time.monotonic() < deadline, f"{job_id} did not reach step {steps}"
         time.sleep(0.05)
 
 
-def test_monitor_follows_a_running_job_across_page_changes_then_the_next(daemon, monkeypatch):
-    job_id = daemon.submit("selftest", {"steps": 40, "step_seconds": 0.05})
-    wait_for_metric(daemon, job_id)
-    monkeypatch.setenv("ACESTEP_STUDIO_HOME", str(daemon.home))
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
-    at.run()
-    at.switch_page("pages/monitor.py").run()  # opened mid-run: seeded from the snapshot
-    assert not at.exception, at.exception
-    if daemon.job(job_id)["state"] == "running":
-        assert at.button(key=f"monitor.stop.{job_id}")
-    assert 1 <= plotly_traces(at)["value"]["value"] <= 40
+def test_monitor_follows_a_running_job_and_draws_every_step_it_logged(daemon, monkeypatch):
+    job_id = daemon.submit("selftest", {"steps": 10_000, "step_seconds": 0.02})
+    wait_for_steps(daemon, job_id, 3)
+    at = open_page(monkeypatch, daemon.home)
+    at.switch_page("pages/monitor.py").run()  # opened mid-run
+    assert at.button(key=f"monitor.stop.{job_id}")  # the job runs for minutes: it is running here
+    assert plotly_traces(at)["value"]["value"] >= 3
     at.switch_page("pages/service.py").run()
-    assert any(key.endswith(job_id) for key in at.session_state["monitor.live"])  # kept while away
-    assert daemon.wait(job_id, timeout=30)["state"] == "done"
-    at.switch_page("pages/monitor.py").run()  # back: the points kept, the rest read as events
-    assert plotly_traces(at)["value"]["value"] == 40
-    assert any(job_id in s.value for s in at.success)
+    assert job_id in at.session_state["monitor.runs"]  # kept while away
+    at.switch_page("pages/monitor.py").run()
+    at.button(key=f"monitor.stop.{job_id}").click().run()
+    stopped = daemon.wait(job_id, timeout=30)
+    assert stopped["state"] == "stopped"
+    at.run()  # back to the points kept, and every step logged since, none missing
+    assert plotly_traces(at)["value"]["value"] == stopped["result"]["completed_steps"] > 3
+    assert any(f"{job_id} stopped" in w.value for w in at.warning)
+    assert at.selectbox(key="monitor.job").format_func(job_id).endswith("selftest · stopped")
 
     second = daemon.submit("selftest", {"steps": 3, "step_seconds": 0.0})
     daemon.wait(second, timeout=30)
@@ -46,15 +42,17 @@ def test_monitor_follows_a_running_job_across_page_changes_then_the_next(daemon,
     assert plotly_traces(at)["value"]["value"] == 3  # a new job: a new chart
 
 
-def test_stop_from_the_monitor(daemon, monkeypatch):
-    job_id = daemon.submit("selftest", {"steps": 1000, "step_seconds": 0.05})
-    wait_for_metric(daemon, job_id)
-    at = open_page(monkeypatch, daemon.home, "pages/monitor.py")
-    assert [b.key for b in at.button if b.key.endswith(job_id)] == [f"monitor.stop.{job_id}"]  # no save/sample
-    at.button(key=f"monitor.stop.{job_id}").click().run()
-    assert daemon.wait(job_id, timeout=30)["state"] == "stopped"
-    at.run()
-    assert any(f"{job_id} stopped" in w.value for w in at.warning)
+def test_after_a_daemon_restart_live_shows_the_runs_the_selector_lists(daemon_proc, monkeypatch):
+    client = daemon_proc.client
+    job_id = client.submit("selftest", {"steps": 4, "step_seconds": 0.0})
+    client.wait(job_id, timeout=30)
+    daemon_proc.stop()
+    daemon_proc.start()
+    at = open_page(monkeypatch, daemon_proc.home, "pages/monitor.py")
+    assert any(o.startswith(job_id) for o in at.selectbox(key="monitor.job").options)
+    assert not any("No job has run" in i.value for i in at.info)
+    assert any(f"{job_id} done" in s.value for s in at.success)
+    assert plotly_traces(at)["value"]["value"] == 4
 
 
 def test_monitor_without_jobs_says_so(daemon, monkeypatch):
@@ -78,20 +76,18 @@ def test_charts_group_training_fields_and_skip_what_cannot_be_drawn():
     assert series(points, "loss") == ([1], [1.0])  # the non-finite loss of a skipped step is left out
 
 
-def test_metric_points_merge_by_seq_without_duplicates():
-    entry = JobMetrics("a")
-    event = lambda seq, job="a": {"seq": seq, "type": "metric", "job_id": job, "data": {"step": seq}}  # noqa: E731
-    entry.merge([event(5), event(6), event(7, "b"), {"seq": 8, "type": "progress", "job_id": "a", "data": {}}])
-    entry.merge([event(2), event(6)])  # a re-seed after a gap: older points slot in, repeats are dropped
-    assert [p["seq"] for p in entry.points] == [2, 5, 6]
+def test_steps_missing_from_a_series_break_the_line_instead_of_bridging_it():
+    points = [{"step": s, "loss": 1.0 / s} for s in (1, 2, 3, 6, 7)]
+    xs, ys = break_gaps(*series(points, "loss"))
+    assert xs == [1, 2, 3, None, 6, 7] and ys[3] is None
+    trace = figure("Loss", points, ["loss"]).data[0]
+    assert list(trace.x) == xs and trace.connectgaps is False
 
 
-def test_a_late_seed_takes_the_older_steps_from_the_run_folder(tmp_path):
-    metrics = tmp_path / "metrics.jsonl"
-    lines = [json.dumps({"step": s, "loss": 1.0 / s}) for s in range(1, 11)]
-    metrics.write_text("\n".join(lines) + '\n{"step": 3, "lo')  # the last line cut short by a kill
-    older = earlier_points(metrics, [{"step": 6, "loss": 0.1, "seq": 40}])
-    assert [p["step"] for p in older] == [1, 2, 3, 4, 5] and {p["seq"] for p in older} == {0}
+def test_a_constant_learning_rate_gets_an_axis_around_its_value():
+    fig = figure("Learning rate", [{"step": s, "lr": 1e-4} for s in range(1, 50)], ["lr"])
+    low, high = fig.layout.yaxis.range
+    assert 0 <= low < 1e-4 < high <= 2e-4
 
 
 def test_long_runs_are_thinned_for_drawing():

@@ -33,7 +33,8 @@ def test_a_sidestep_preset_imports_saves_and_the_form_exports(daemon, train_tens
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("target_loss = 0.05" in w.value for w in at.warning)
     at.button(key="presets.apply_import").click().run()
-    assert at.number_input(key=f"{form(at)}.rank").value == 32
+    assert at.selectbox(key="train.adapter_type").value == "lokr"  # a LoKr preset: the LoKr settings show
+    assert at.number_input(key=f"{form(at)}.lokr_linear_dim").value == 24
     assert at.selectbox(key=f"{form(at)}.scheduler").value == "cosine_with_restarts"
     assert at.text_input(key=f"{form(at)}.tensors_dir").value == str(train_tensors)  # the paths are kept
     assert any("Not carried: target_loss" in w.value for w in at.warning)

@@ -48,7 +48,7 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     at.run()
     assert any("Done:" in s.value for s in at.success)
     resume = at.selectbox(key=f"{form(at)}.resume")
-    label = next(o for o in resume.options if o.endswith("epoch_2"))  # the new run's, to resume from
+    label = next(o for o in resume.options if "checkpoints/epoch_2 (epoch 2" in o)  # the new run's, to resume from
     resume.set_value(label).run()
     checkpoint = str(Path(job["run_dir"]) / "checkpoints" / "epoch_2")
     assert at.session_state["train.values"]["resume_from"] == checkpoint
@@ -58,26 +58,46 @@ def test_train_page_starts_a_preset_job_and_monitor_draws_it_late(daemon, dit_di
     assert at.number_input(key=f"{form(at)}.rank").value == rank
     assert at.selectbox(key=f"{form(at)}.resume").value == checkpoint
 
-    # The Monitor page opened after the run: the whole run from the status snapshot.
-    metrics = [m["data"] for m in daemon.status()["metrics"]]
+    # The Monitor page opened after the run: every step it logged (events went out only a few
+    # times a second), the epoch closes, and what it checked before its first step.
+    steps = done["result"]["global_step"]
     monitor = open_page(monkeypatch, daemon.home, "pages/monitor.py")
     charts = plotly_traces(monitor)
-    assert charts["Loss"]["loss"] == sum("loss" in m for m in metrics) > 0
-    assert charts["Loss"]["epoch loss"] == sum("epoch_loss" in m for m in metrics) == 2
-    assert charts["Learning rate"]["learning rate"] == charts["Loss"]["loss"]
+    assert charts["Loss"]["loss"] == steps
+    assert charts["Loss"]["epoch loss"] == 2
+    assert charts["Learning rate"]["learning rate"] == steps
     assert "Gradient norm" in charts
     assert any(job["id"] in s.value for s in monitor.success)
     assert any("2 samples" in c.value and "trainable parameters" in c.value for c in monitor.caption)  # pre-flight
+    assert any("checkpoints/epoch_2 (epoch 2)" in c.value for c in monitor.caption)  # outputs with epochs
 
-    # The same run picked as a finished job: every step from its metrics.jsonl.
+    # The same run picked in the selector.
     monitor.selectbox(key="monitor.job").set_value(job["id"]).run()
-    assert plotly_traces(monitor)["Loss"]["loss"] == done["result"]["global_step"]
+    assert plotly_traces(monitor)["Loss"]["loss"] == steps
 
     app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=30)
     app.session_state["_studio_client"] = daemon  # as a page caches it: the strip asks the daemon
     app.run()
     strip = next(c.value for c in app.caption if "→" in c.value)
     assert ":material/check_circle: Train" in strip and ":material/radio_button_unchecked: Preprocess" in strip
+
+
+def test_the_adapter_type_is_chosen_once_and_the_form_shows_its_settings_only(daemon, monkeypatch):
+    at = open_page(monkeypatch, daemon.home, "pages/train.py")
+    labels = [b.label for b in at.selectbox]
+    assert labels.count("Adapter type") == 1 and not [label for label in labels if "variant" in label.lower()]
+    shown = {w.key.split(".")[-1] for w in at.number_input}
+    assert {"rank", "alpha"} <= shown and not {"lokr_linear_dim", "lokr_factor"} & shown
+
+    at.selectbox(key="train.adapter_type").set_value("lokr").run()
+    lokr = load_preset("quick_test", "lokr").settings
+    basic = {w.key.split(".")[-1]: w.value for w in at.number_input}
+    assert basic["lokr_linear_dim"] == lokr.lokr_linear_dim and basic["lokr_linear_alpha"] == lokr.lokr_linear_alpha
+    assert "rank" not in basic and "alpha" not in basic  # LoRA's, not read by a LoKr
+    folded = {w.key.split(".")[-1] for e in at.expander for w in e.number_input}
+    assert "lokr_factor" in folded and not {"lokr_linear_dim", "lokr_linear_alpha"} & folded  # basic, in view
+    assert at.session_state["train.values"]["adapter_type"] == "lokr"
+    assert at.session_state["train.values"]["learning_rate"] == lokr.learning_rate  # the preset's LoKr variant
 
 
 def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
@@ -117,23 +137,26 @@ def test_profile_round_trip_keeps_every_setting():
     assert read_profile(json.dumps({"rank": 8, "odd": 1})).unknown == ["odd"]  # a bare settings object
 
 
-def _tensors_default_script() -> None:
+def _tensors_default_script(home: str) -> None:
     import streamlit as st
 
     from dashboard.components.train_sources import default_tensors_dir
-
-    class Jobs:
-        def jobs(self) -> list[dict]:
-            return [{"id": "a", "kind": "preprocess", "state": "done", "result": {"output_dir": "/t/a"}},
-                    {"id": "b", "kind": "preprocess", "state": "failed", "result": None},
-                    {"id": "c", "kind": "train", "state": "done", "result": {}}]
+    from shared.client import StudioClient
 
     st.session_state["preprocess.output_dir"] = "/typed"
-    st.text(default_tensors_dir(Jobs()))
+    st.text(default_tensors_dir(StudioClient(home)))
 
 
-def test_the_tensors_folder_defaults_to_the_last_preprocessing_output():
-    at = AppTest.from_function(_tensors_default_script)
+def test_the_tensors_folder_defaults_to_the_last_preprocessing_output(daemon):
+    """Runs of an earlier daemon count: the newest preprocess run that ended done, as the daemon lists it."""
+    for run_id, state, output in [("20250101-100000-preprocess-aaaaaa", "done", "/t/a"),
+                                  ("20250101-110000-preprocess-bbbbbb", "failed", None),
+                                  ("20250101-120000-train-cccccc", "done", None)]:
+        folder = Path(daemon.home) / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "job.json").write_text(json.dumps({"id": run_id, "kind": run_id.split("-")[2], "state": state,
+                                                     "result": {"output_dir": output} if output else None}))
+    at = AppTest.from_function(_tensors_default_script, args=(str(daemon.home),))
     at.run()
     assert not at.exception, at.exception
     assert at.text[0].value == "/t/a"

@@ -63,3 +63,14 @@ def test_monitor_thread_samples_and_stops():
         time.sleep(0.01)
     monitor.close()
     assert monitor.stats()["samples"] >= 3 and not monitor.running
+
+
+def test_without_a_gpu_the_daemon_log_says_so_once_however_often_pages_ask(daemon):
+    from shared.home import log_file
+
+    for _ in range(5):  # the Service page asks every 2 s
+        status = daemon.request("gpu", {})
+    if status["available"]:
+        return  # on a GPU machine the monitor runs
+    log = log_file(daemon.home).read_text()
+    assert log.count("GPU monitor not started") == 1, log

@@ -24,7 +24,12 @@ def test_panel_lists_checkpoints_loads_and_unloads(daemon, demo_root, tmp_path):
     at = open_panel(daemon.home)
     checkpoints = at.dataframe[1].value
     assert list(checkpoints["name"]) == ["acestep-v15-demo"]
-    assert any("no GPU" in info.value for info in at.info) or at.metric  # GPU panel either way
+    gpu = daemon.request("gpu", {})
+    if gpu["available"]:  # the daemon's GPUs by name, with their memory
+        names = {m.value for m in at.metric if m.label.startswith("GPU ")}
+        assert names == {d["name"] for d in gpu["devices"]}
+    else:  # why there is none, in the daemon's words
+        assert [i.value for i in at.info if i.value == gpu["reason"]]
     at.multiselect(key="models.components").set_value(["silence_latent"]).run()
     at.button(key="models.load").click().run()
     assert not at.exception

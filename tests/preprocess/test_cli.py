@@ -57,4 +57,7 @@ def test_tensors_lists_files_and_errors(tmp_path, capsys):
     skipped = table_rows(out.split("skipped:", 1)[1], "FILE ")
     assert skipped == [{"FILE": "bad.wav", "REASON": "bad.wav: the file is empty"}]
     assert main(["tensors", str(tmp_path / "missing")]) == 1
-    assert "no manifest.json" in capsys.readouterr().err
+    assert "missing: not a folder of training tensors (no such folder)" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["tensors", str(tmp_path / "empty")]) == 1
+    assert "no manifest.json and no tensor files" in capsys.readouterr().err
