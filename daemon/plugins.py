@@ -18,13 +18,10 @@ PLUGIN_MODULES = [
     "daemon.sample.job",
     "daemon.sample.commands",
     "daemon.export.job",
-<<<<<<< HEAD
-    "daemon.pipeline.job",
-=======
     "daemon.caption.job",
     "daemon.caption.commands",
     "daemon.runs",
->>>>>>> main
+    "daemon.pipeline.job",
 ]
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.caption_settings import PROVIDERS
 from shared.errors import SettingsError
 from shared.preprocess_settings import PreprocessSettings
 from shared.sample_settings import clip_setting
 from shared.settings import SettingsGroup, setting
 from shared.train_settings import ADAPTER_TYPES, TrainSettings
 
-# "none" keeps the labels as they are; "signal" is the analysis without a model (BPM, key).
-LABEL_PROVIDERS = ("signal", "none", "local", "gemini", "whisper", "elevenlabs")
+# The caption job's providers, signal analysis (no model) first, and "none": the labels as they are.
+LABEL_PROVIDERS = ("signal", "none", *(p for p in PROVIDERS if p != "signal"))
 AUTO_PRESET = "auto"
 PROMPT_SEPARATOR = "|"  # captions hold commas, so several are split on |
 STAGES = ("scan", "label", "preprocess", "train", "export", "samples")

@@ -24,12 +24,9 @@ CLI_MODULES = [
     "shared.cli.presets",
     "shared.cli.sample",
     "shared.cli.export",
-<<<<<<< HEAD
-    "shared.cli.pipeline",
-=======
     "shared.cli.caption",
     "shared.cli.runs",
->>>>>>> main
+    "shared.cli.pipeline",
 ]
 
 
