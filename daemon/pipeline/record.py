@@ -124,6 +124,11 @@ class PipelineRecord:
                                                    "state": summary["state"], "result": summary.get("result")}
         self.save()
 
+    def reject(self, name: str, part: str) -> None:
+        """A job that ended done but whose result the stage refused (no song encoded): never reused."""
+        self.data["stages"][name]["jobs"][part]["state"] = "refused"
+        self.save()
+
     def end(self, name: str, state: str, output: Any = None, reason: str = "") -> None:
         stage = self.data["stages"][name]
         stage.update(state=state, output=output, reason=reason, ended_at=time.time())

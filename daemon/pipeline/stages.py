@@ -95,6 +95,10 @@ class StagePlans:
             result = self.run.child("label", "caption", "caption", {
                 "source": scanned["dataset"], "provider": provider, "overwrite_labels": False,
                 "update_dataset": True})
+            failed = result.get("failed") or []
+            if failed:
+                self.run.ctx.log(f"{counted(len(failed), 'song')} could not be labelled and keep the labels they "
+                                 f"have: {_failures(failed)}", level="warning")
             left = folder_state(self.run.folder)
             self.record.folder_left = left
             return {"folder": left, "provider": provider, "result": result}
@@ -116,6 +120,7 @@ class StagePlans:
                                     {**settings.to_dict(), "output_dir": str(output_dir)})
             failed = result.get("failed") or []
             if not result.get("files"):
+                self.record.reject("preprocess", "preprocess")  # a rerun tries again (a full disk may be gone)
                 raise PipelineError(f"none of the songs could be encoded ({_failures(failed)})")
             if failed:
                 self.run.ctx.log(f"{counted(len(failed), 'song')} skipped, training goes on without "
@@ -144,6 +149,7 @@ class StagePlans:
                 self.run.ctx.log(note)
             result = self.run.child("train", "train", "train", settings.to_dict(), resume=_resume_training)
             if not result.get("final"):
+                self.record.reject("train", "train")
                 raise PipelineError(f"training ended ({result.get('outcome', 'no outcome')}) without a final adapter")
             job = self.record.stage("train")["jobs"]["train"]["id"]
             return {"job": job, "final": result["final"], "epochs": result.get("epoch")}
@@ -202,9 +208,15 @@ def _resume_training(earlier: dict, settings: dict) -> dict:
 
 
 def _failures(failed: list[dict]) -> str:
-    named = "; ".join(f"{readable(str(f.get('file')))}: {f.get('reason')}" for f in failed[:FAILURES_NAMED])
+    """The first failures as "file: reason" (the reason alone when it names the file already)."""
+    named = "; ".join(_failure(f) for f in failed[:FAILURES_NAMED])
     more = f"; and {len(failed) - FAILURES_NAMED} more" if len(failed) > FAILURES_NAMED else ""
     return (named + more) or "no song was found to encode"
+
+
+def _failure(failed: dict) -> str:
+    file, reason = readable(str(failed.get("file") or "")), str(failed.get("reason") or failed.get("error") or "")
+    return reason if file and file in reason else f"{file}: {reason}"
 
 
 def _tensors_content(folder: Path) -> str:
