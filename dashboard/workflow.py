@@ -54,7 +54,8 @@ def _daemon_state() -> tuple[set[str] | None, set[str]]:
         return None, set()
     try:
         kinds = set(client.request("status", {"metrics_limit": 0}, timeout=TIMEOUT_S, retries=0)["job_kinds"])
-        runs = client.request("runs", {"kinds": [k for _, k in STEPS if k] + list(ALSO_DONE_BY)}, timeout=TIMEOUT_S, retries=0)["runs"]
+        asked = [k for _, k in STEPS if k] + list(ALSO_DONE_BY)
+        runs = client.request("runs", {"kinds": asked}, timeout=TIMEOUT_S, retries=0)["runs"]
     except StudioError:
         return None, set()
     return kinds, {r["kind"] for r in runs if r["state"] == "done"}
