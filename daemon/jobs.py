@@ -219,8 +219,12 @@ class JobQueue:
             self._order.append(child.id)
             self._persist(child)
         self._emit_state(child)
-        if on_start is not None:
-            on_start(child)
+        try:
+            if on_start is not None:
+                on_start(child)
+        except BaseException:
+            self._finish(child, "cancelled", None, None)  # never left "running" when its parent gives up
+            raise
         self._finish(child, *self._run(child))
         return child
 
