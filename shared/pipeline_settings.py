@@ -4,9 +4,9 @@ docs/SETTINGS.md derive from them. No torch here.
     PipelineSettings(folder="songs/", trigger_word="mystyle", provider="signal")
 
 A pipeline runs scan, label, preprocess, train, export and samples as jobs of their own (see
-daemon/pipeline/). Settings that belong to one stage change only that stage and the ones after
-it (each stage's inputs are fingerprinted); `preprocess_overrides` and `train_overrides` reach any setting of those
-jobs as `key=value`, as the CLI's `--set` does.
+daemon/pipeline/ and docs/PIPELINE.md). A changed setting reruns the stage that reads it and the
+ones after it (each stage's inputs are fingerprinted). `preprocess_overrides` and
+`train_overrides` reach any setting of those jobs as `key=value`, as the CLI's `--set` does.
 """
 from __future__ import annotations
 

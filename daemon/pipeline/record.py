@@ -89,8 +89,9 @@ class PipelineRecord:
         except (OSError, ValueError) as err:
             log.warning("%s cannot be read (%s); every stage runs again", path, err)
             return cls(path, fresh)
-        if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("stages"), dict):
-            log.warning("%s is not a pipeline record; every stage runs again", path)
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION \
+                or not isinstance(data.get("stages"), dict):
+            log.warning("%s is not a pipeline record of this version; every stage runs again", path)
             return cls(path, fresh)
         return cls(path, data)
 

@@ -26,6 +26,8 @@ from shared.pipeline_settings import STAGES, PipelineSettings
 log = logging.getLogger(__name__)
 
 FINISHED_STATES = ("done", "reused")
+# What stages and jobs made that must still be there for them to be reused (the rest of `files` too).
+OUTPUT_PATHS = ("dataset", "tensors", "output_dir", "final", "adapter", "comfyui")
 
 
 def run_pipeline(ctx: JobContext, settings: PipelineSettings) -> dict:
@@ -54,9 +56,12 @@ class PipelineRun:
             self.ctx.raise_if_stopped()
             stage = plans.plan(name)
             if self.record.reusable(name, stage.key):
-                self.ctx.log(f"{name}: done before with the same inputs; reused")
-                self.show(name, "reused")
-                continue
+                gone = missing_outputs(self.record.stage(name).get("output"))
+                if not gone:
+                    self.ctx.log(f"{name}: done before with the same inputs; reused")
+                    self.show(name, "reused")
+                    continue
+                self.ctx.log(f"{name}: done before, but {gone[0]} is gone; running it again", level="warning")
             self.record.begin(name, stage.key)
             self.show(name, "running")
             try:
@@ -91,7 +96,7 @@ class PipelineRun:
         """Run one job of a stage and return its result; one that finished with the same inputs
         before is reused. A failed job raises PipelineError with its reason; a stopped one JobStopped."""
         earlier = (self.record.stage(stage).get("jobs") or {}).get(part)
-        if earlier and earlier.get("state") == "done":
+        if earlier and earlier.get("state") == "done" and not missing_outputs(earlier.get("result")):
             self.ctx.log(f"{stage}: {kind} job {earlier['id']} finished before with the same inputs; reused")
             return earlier.get("result") or {}
         if earlier and resume is not None:
@@ -144,3 +149,11 @@ class PipelineRun:
             "comfyui": out["export"].get("comfyui"), "samples": out["samples"],
             "stages": {k: dict(v) for k, v in self.board.items()},
         }
+
+
+def missing_outputs(output: dict | None) -> list[str]:
+    """The files and folders a stage or a job made that are no longer there (deleted by hand)."""
+    output = output or {}
+    files = output.get("files")
+    paths = [output[key] for key in OUTPUT_PATHS if output.get(key)] + (files if isinstance(files, list) else [])
+    return [path for path in paths if not Path(path).exists()]

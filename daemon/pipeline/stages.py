@@ -126,7 +126,7 @@ class StagePlans:
                 self.run.ctx.log(f"{counted(len(failed), 'song')} skipped, training goes on without "
                                  f"{'it' if len(failed) == 1 else 'them'}: {_failures(failed)}", level="warning")
             self._remove_superseded(output_dir)
-            return {"tensors": str(output_dir), "files": result["files"], "content": _tensors_content(output_dir)}
+            return {"tensors": str(output_dir), "samples": result["files"], "content": _tensors_content(output_dir)}
 
         return Stage("preprocess", key, run)
 
@@ -139,7 +139,7 @@ class StagePlans:
 
     def _train(self) -> Stage:
         tensors = self.output("preprocess")
-        settings, notes = training_settings(self.settings, self.run.gpu(), tensors["files"], self.run.home)
+        settings, notes = training_settings(self.settings, self.run.gpu(), tensors["samples"], self.run.home)
         settings = settings.replace(tensors_dir=tensors["tensors"])
         inputs = {k: v for k, v in settings.to_dict().items() if k not in NOT_TRAINING}
         key = digest("train", tensors["content"], inputs)

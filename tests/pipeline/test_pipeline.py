@@ -1,7 +1,8 @@
 """The pipeline through a real daemon and the `pipeline` verb: two unlabelled demo songs end as an
-adapter, a ComfyUI file and samples at strengths 0 and 1; a rerun reuses every stage; a changed
-preprocessing setting reruns preprocessing and what depends on it, never the scan or the labels;
-songs that cannot be decoded stop it at preprocessing with the reason, and a rerun starts there."""
+adapter, a ComfyUI file and samples at strengths 0 and 1; a rerun reuses every stage (and remakes
+an output deleted by hand); a changed preprocessing setting reruns preprocessing and what depends
+on it, never the scan or the labels; songs that cannot be decoded stop it at preprocessing with the
+reason, and a rerun starts there."""
 from __future__ import annotations
 
 import json
@@ -53,6 +54,11 @@ def test_songs_become_an_exported_adapter_with_samples_and_a_rerun_redoes_only_w
     assert children(client, again["id"]) == []
     assert {s["state"] for s in again["result"]["stages"].values()} == {"reused"}
     assert again["result"]["adapter"] == result["adapter"]
+
+    Path(result["comfyui"]).unlink()  # an output deleted by hand: only the job that made it runs again
+    code, _, err = run_pipeline(daemon_proc.home, capsys, songs)
+    assert code == 0, err
+    assert children(client, last_pipeline(client)["id"]) == ["export"] and Path(result["comfyui"]).is_file()
 
     code, _, err = run_pipeline(daemon_proc.home, capsys, songs, "--preprocess-set", "normalize=peak")
     assert code == 0, err
