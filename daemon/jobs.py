@@ -3,6 +3,11 @@
 Each job gets a run folder (`<home>/runs/<job_id>/`) with `settings.json`, `job.json` (its state),
 an append-only `events.jsonl` and whatever it writes. A job that raises ends as failed with its
 error and traceback in its events; the queue goes on.
+
+A job may run other jobs as its stages (`JobContext.run_child`, the pipeline does): each child is
+a job of its own (run folder, events, state, listed with its `parent`), run at once on the same
+worker thread, so still only one job computes at a time. A child shares its parent's stop flag:
+stopping either stops both, and `running()` names the innermost one (the child).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from daemon.events import EventBus
 from daemon.recovery import recover_runs
@@ -45,6 +51,7 @@ class Job:
     stop_event: threading.Event = field(default_factory=threading.Event)
     actions: set = field(default_factory=set)
     resume_from: str | None = None  # an interrupted job's last checkpoint
+    parent: str | None = None  # the job that runs this one as its stage (see JobContext.run_child)
 
     @classmethod
     def interrupted(cls, run_dir: Path, saved: dict) -> "Job":
@@ -53,7 +60,7 @@ class Job:
             run_dir.name, str(saved.get("kind", "")), None, run_dir, state="interrupted",
             submitted_at=saved.get("submitted_at") or 0.0, started_at=saved.get("started_at"),
             ended_at=saved.get("ended_at"), progress=saved.get("progress") or {}, error=saved.get("error"),
-            resume_from=saved.get("resume_from"),
+            resume_from=saved.get("resume_from"), parent=saved.get("parent"),
         )
 
     def summary(self) -> dict:
@@ -71,16 +78,18 @@ class Job:
             "error": self.error,
             "run_dir": str(self.run_dir),
             "resume_from": self.resume_from,
+            "parent": self.parent,
         }
 
 
 class JobContext:
     """What a job runner gets: its settings, folder, events, progress, stop flag and services."""
 
-    def __init__(self, job: Job, bus: EventBus, services: Services) -> None:
+    def __init__(self, job: Job, bus: EventBus, services: Services, queue: JobQueue | None = None) -> None:
         self.job = job
         self.bus = bus
         self.services = services
+        self.queue = queue
         self._progress_started = time.monotonic()
 
     @property
@@ -146,6 +155,13 @@ class JobContext:
         """Write a JSON file into the run folder atomically."""
         return write_json_atomic(self.run_dir / name, data)
 
+    def run_child(self, kind: str, settings: dict, on_start: Callable[[Job], None] | None = None) -> Job:
+        """Run a job of `kind` now as a stage of this one, and return it once it ended (done, failed,
+        stopped: read `state`, `result`, `error`). `on_start(child)` is called once it is listed."""
+        if self.queue is None:
+            raise JobError(f"{self.job.kind} jobs run stages only inside the daemon's queue")
+        return self.queue.run_child(self.job, kind, settings, on_start)
+
 
 class JobQueue:
     def __init__(self, runs_dir: Path, bus: EventBus, services: Services) -> None:
@@ -165,6 +181,20 @@ class JobQueue:
 
     # -- commands -------------------------------------------------------------------------
     def submit(self, kind: str, settings: dict | None, request_msg_id: str | None = None) -> Job:
+        job = self._new_job(kind, settings, request_msg_id)
+        with self._cond:
+            if self._closing:
+                raise JobError("the daemon is shutting down; no new jobs are taken")
+            self._refuse_a_busy_output(kind, job.settings)  # again, under the same lock as the queueing
+            self._jobs[job.id] = job
+            self._order.append(job.id)
+            self._persist(job)
+            self._cond.notify_all()
+        self._emit_state(job)
+        return job
+
+    def _new_job(self, kind: str, settings: dict | None, request_msg_id: str | None) -> Job:
+        """A job with checked settings and its run folder (not queued yet)."""
         spec = lookup_job_kind(kind)
         parsed = spec.settings.from_dict(settings or {})
         with self._cond:
@@ -172,18 +202,31 @@ class JobQueue:
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
         run_dir = self.runs_dir / job_id
         run_dir.mkdir(parents=True)
-        job = Job(job_id, kind, parsed, run_dir, request_msg_id)
         write_json_atomic(run_dir / "settings.json", {"kind": kind, "settings": parsed.to_dict()})
+        return Job(job_id, kind, parsed, run_dir, request_msg_id)
+
+    def run_child(self, parent: Job, kind: str, settings: dict,
+                  on_start: Callable[[Job], None] | None = None) -> Job:
+        """Run a job as a stage of the running `parent`, on this (the worker's) thread; see the module
+        docstring. Returns the child once it ended."""
+        if self._closing or parent.stop_event.is_set():
+            raise JobStopped(f"stopped before its {kind} stage started")
+        child = self._new_job(kind, settings, parent.request_msg_id)
+        child.parent, child.stop_event = parent.id, parent.stop_event
         with self._cond:
-            if self._closing:
-                raise JobError("the daemon is shutting down; no new jobs are taken")
-            self._refuse_a_busy_output(kind, parsed)  # again, under the same lock as the queueing
-            self._jobs[job_id] = job
-            self._order.append(job_id)
-            self._persist(job)
-            self._cond.notify_all()
-        self._emit_state(job)
-        return job
+            child.state, child.started_at = "running", time.time()
+            self._jobs[child.id] = child
+            self._order.append(child.id)
+            self._persist(child)
+        self._emit_state(child)
+        try:
+            if on_start is not None:
+                on_start(child)
+        except BaseException:
+            self._finish(child, "cancelled", None, None)  # never left "running" when its parent gives up
+            raise
+        self._finish(child, *self._run(child))
+        return child
 
     def _refuse_a_busy_output(self, kind: str, settings: Any) -> None:
         """Two jobs writing into one folder would mix their files: a job whose output folder is (or
@@ -235,7 +278,8 @@ class JobQueue:
             raise JobError(f"no job {job_id!r} in this daemon") from None
 
     def running(self) -> Job | None:
-        for job_id in self._order:
+        """The job computing now: the innermost one when a job runs another as its stage."""
+        for job_id in reversed(self._order):  # a child is listed after its parent
             if self._jobs[job_id].state == "running":
                 return self._jobs[job_id]
         return None
@@ -276,16 +320,18 @@ class JobQueue:
     def _work(self) -> None:
         while (job := self._next()) is not None:
             self._emit_state(job)
-            state, result, error = self._run(job)
-            with self._cond:
-                # all at once, so a client never sees "failed" without its error, or "done" without an end
-                job.result, job.error, job.ended_at, job.state = result, error, time.time(), state
-                self._persist(job)
-            self._emit_state(job)
+            self._finish(job, *self._run(job))
+
+    def _finish(self, job: Job, state: str, result: dict | None, error: dict | None) -> None:
+        with self._cond:
+            # all at once, so a client never sees "failed" without its error, or "done" without an end
+            job.result, job.error, job.ended_at, job.state = result, error, time.time(), state
+            self._persist(job)
+        self._emit_state(job)
 
     def _run(self, job: Job) -> tuple[str, dict | None, dict | None]:
         """Run the job's function; (final state, result, error)."""
-        ctx = JobContext(job, self.bus, self.services)
+        ctx = JobContext(job, self.bus, self.services, self)
         try:
             result = lookup_job_kind(job.kind).runner(ctx, job.settings) or {}
             return ("stopped" if job.stop_event.is_set() else "done"), result, None

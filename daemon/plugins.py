@@ -21,6 +21,7 @@ PLUGIN_MODULES = [
     "daemon.caption.job",
     "daemon.caption.commands",
     "daemon.runs",
+    "daemon.pipeline.job",
 ]
 
 

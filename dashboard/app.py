@@ -16,6 +16,7 @@ HERE = Path(__file__).parent
 
 # (title, file under dashboard/, icon). Each feature adds its page here, in workflow order.
 PAGES = [
+    ("Quick start", "pages/quick_start.py", ":material/rocket_launch:"),  # first: the page `make run` opens
     ("Service", "pages/service.py", ":material/dns:"),
     ("Dataset", "pages/dataset.py", ":material/library_music:"),
     ("Captioner", "pages/captioner.py", ":material/subtitles:"),

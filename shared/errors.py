@@ -105,3 +105,7 @@ class ProviderError(CaptionError):
     def __init__(self, message: str, *, fatal: bool = False) -> None:
         super().__init__(message)
         self.fatal = fatal
+
+
+class PipelineError(StudioError):
+    """A stage of a pipeline failed or was stopped; the message names the stage and the reason."""

@@ -18,6 +18,8 @@ GROUPS = {
     "merge": "shared.export_settings:MergeSettings",
     "export": "shared.export_settings:ExportSettings",
     "caption": "shared.caption_settings:CaptionSettings",
+    "pipeline": "shared.pipeline_settings:PipelineSettings",
+    "dataset_scan": "shared.pipeline_settings:DatasetScanSettings",
     # job kinds whose settings live with their job (importing them loads no model)
     "selftest": "daemon.selftest:SelftestSettings",
     "load": "daemon.models.commands:LoadSettings",

@@ -26,6 +26,7 @@ CLI_MODULES = [
     "shared.cli.export",
     "shared.cli.caption",
     "shared.cli.runs",
+    "shared.cli.pipeline",
 ]
 
 

@@ -12,6 +12,7 @@ def test_service_page_shows_the_daemon_and_its_jobs(daemon, monkeypatch):
     job_id = daemon.submit("selftest", {"steps": 3, "step_seconds": 0.0})
     daemon.wait(job_id, timeout=30)
     at = open_page(monkeypatch, daemon.home)
+    at.switch_page("pages/service.py").run()  # the app opens on Quick start
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Daemon"] == "connected" and metrics["PID"] == str(daemon.info["pid"])
     jobs_table = at.dataframe[0].value
@@ -53,6 +54,7 @@ def test_event_log_lines_read_as_sentences_and_a_repeat_counts_up():
 
 def test_service_page_runs_a_selftest(daemon, monkeypatch):
     at = open_page(monkeypatch, daemon.home)
+    at.switch_page("pages/service.py").run()
     at.button(key="selftest.run").click().run()
     assert not at.exception
     deadline = time.monotonic() + 30
