@@ -61,6 +61,7 @@ def describe_run(ctx: Any, folder: Path) -> dict | None:
         "id": job.get("id") or folder.name, "kind": job["kind"], "state": job.get("state"),
         "submitted_at": job.get("submitted_at"), "started_at": job.get("started_at"),
         "ended_at": job.get("ended_at"), "progress": job.get("progress") or {}, "result": result,
+        "actions": (job.get("actions") or []) if live is not None else [],  # what `action` accepts while it runs
         "error": (job.get("error") or {}).get("evalue"), "run_dir": str(folder),
         "summary": settings_summary(job["kind"], settings),
         **resumed_from(ctx, settings.get("resume_from")),

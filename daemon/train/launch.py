@@ -171,7 +171,8 @@ class Relay:
         while self.proc.poll() is None:
             try:
                 self.handle(self.inbox.get(timeout=0.2))
-                continue  # drain the inbox before looking at anything else
+                for _ in range(self.inbox.qsize()):  # what has come since, then the requests: a rank 0
+                    self.handle(self.inbox.get())  # that reports every few ms never starves them
             except queue.Empty:
                 pass
             self.forward_requests()
