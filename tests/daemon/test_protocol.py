@@ -122,6 +122,9 @@ def test_binding_beyond_loopback_needs_a_flag(tmp_path):
 
 
 def test_client_with_a_wrong_key_gets_an_auth_error(daemon):
-    daemon.session = Session("wrong")
-    with pytest.raises(AuthError):
-        daemon.ping(timeout=1.0)
+    right, daemon.session = daemon.session, Session("wrong")
+    try:
+        with pytest.raises(AuthError):
+            daemon.ping(timeout=1.0)
+    finally:
+        daemon.session = right  # the fixture shuts the daemon down with it
