@@ -40,6 +40,7 @@ test-fast: setup
 # Screenshots of every page land in test-artifacts/e2e/.
 e2e: setup
 	test -x $(CHROMIUM) || (apt-get update -qq && apt-get install -y -qq chromium)
+	mkdir -p test-artifacts
 	ACESTEP_E2E=1 ACESTEP_E2E_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -q -p no:cacheprovider \
 		--basetemp=test-artifacts/e2e-tmp tests/e2e
 

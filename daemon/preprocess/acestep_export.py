@@ -4,18 +4,20 @@ take their data to ACE-Step's trainer (layout: shared/tensor_export.py).
 Each sample becomes a `.pt` dict of the five tensors (CPU, plain tensors) and `metadata` (built-in
 types only), written atomically, so `torch.load(path, weights_only=True)` loads it; the manifest
 lists the files by absolute path. Registered here without importing torch: the daemon starts at once.
+The `tensors {folder}` command describes a tensor folder on the daemon's machine for the pages.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from daemon.jobs import JobContext
-from daemon.registry import job_kind
+from daemon.registry import command, job_kind
 from shared.atomic import write_json_atomic
-from shared.errors import TensorFolderError
+from shared.errors import ProtocolError, TensorFolderError
 from shared.tensor_export import TensorExportSettings, acestep_manifest, acestep_sample_metadata
-from shared.tensor_manifest import MANIFEST_NAME
+from shared.tensor_manifest import MANIFEST_NAME, describe_folder
 
 
 @job_kind("export_tensors", TensorExportSettings, "A tensor folder in ACE-Step's own layout (.pt dicts + manifest).")
@@ -65,3 +67,14 @@ def _save(path: Path, data: dict) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@command("tensors")
+def describe_tensors(_ctx: Any, content: dict) -> dict:
+    """What a tensor folder on the daemon's machine holds (shared.tensor_manifest.describe_folder):
+    pages ask this, so they work against a daemon on another machine. TensorFolderError says why a
+    folder cannot be read."""
+    folder = content.get("folder")
+    if not isinstance(folder, str) or not folder.strip():
+        raise ProtocolError(f"content.folder: expected a folder of training tensors, got {folder!r}")
+    return describe_folder(folder.strip())

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from shared.errors import SettingsError, StudioError
+from shared.errors import SettingsError
 from shared.preset_advice import advise_epochs
 from shared.preset_formats import FORMATS, Imported, export_foreign, import_foreign
 from shared.presets import save_user_preset
-from shared.tensor_manifest import sample_count
 from shared.train_settings import TrainSettings
 
 Seed = Callable[..., None]
@@ -94,14 +93,12 @@ def render_export(settings: TrainSettings | None) -> None:
     st.caption(f"{FORMATS[fmt].label} has no key for: {', '.join(left_out)}; it uses its own behaviour there.")
 
 
-def render_epoch_advice(tensors_dir: str, seed: Seed, values: dict) -> None:
-    """The epochs and checkpoint interval advised for the folder's sample count, applied on a click."""
-    if not tensors_dir:
-        return
-    try:
-        advice = advise_epochs(sample_count(tensors_dir))
-    except StudioError:
+def render_epoch_advice(samples: int | None, seed: Seed, values: dict) -> None:
+    """The epochs and checkpoint interval advised for the tensor folder's `samples` (as the daemon
+    counted them; None: no readable folder), applied on a click."""
+    if not samples:
         return  # the tensors box already says what is wrong with the folder
+    advice = advise_epochs(samples)
     c1, c2 = st.columns([4, 1])
     c1.caption(f"Advice for this folder: {advice.describe()}.")
     if c2.button("Apply advice", key="presets.apply_advice",

@@ -19,9 +19,8 @@ from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
 from shared.cli.util import format_seconds
 from shared.client import FINISHED
-from shared.errors import SettingsError, StudioError, TensorFolderError
+from shared.errors import SettingsError, StudioError
 from shared.presets import list_presets, load_preset
-from shared.tensor_manifest import describe_folder, read_manifest
 from shared.train_profile import dump_profile, read_profile
 from shared.train_settings import ADAPTER_TYPES, TrainSettings, settings_not_for
 
@@ -127,28 +126,31 @@ def render_profile_upload() -> None:
         st.error(done["error"])
 
 
-def render_tensors(value: str) -> str:
-    """The tensors folder, with what it holds (samples, model, warnings) or why it cannot be read."""
+def render_tensors(value: str) -> tuple[str, dict | None, str | None]:
+    """The tensors folder, with what the daemon finds in it (samples, model, warnings) or why it
+    cannot be read: (folder, what it holds, the problem that keeps training from starting)."""
     folder = st.text_input("Training tensors folder", value, key=f"{form_key()}.tensors_dir",
                            help=TrainSettings.spec("tensors_dir").help).strip()
     if not folder:
-        return folder
+        return folder, None, None
     try:
-        found = describe_folder(folder)
-    except TensorFolderError as err:
-        st.error(str(err))
-        return folder
+        found = client.request("tensors", {"folder": absolute_path(folder)})
+    except StudioError as err:
+        problem = str(TrainSettings.field_error("tensors_dir", str(err)))
+        st.error(problem)
+        return folder, None, problem
     for warning in found["warnings"]:
         st.warning(warning)
     trigger = f" · trigger word {found['trigger_word']}" if found["trigger_word"] else ""
     st.caption(f"{len(found['samples'])} sample(s) · made with {found['model'] or 'an unknown model'}{trigger}"
                + (" · complete" if found.get("complete") else ""))
-    return folder
+    return folder, found, None
 
 
-def render_resume(value: str | None, values: dict) -> str | None:
+def render_resume(value: str | None, values: dict) -> tuple[str | None, str | None]:
     """Start fresh, one of the checkpoints of earlier runs, or another folder; the daemon says
-    whether the form's settings may resume from it, before anything is submitted."""
+    whether the form's settings may resume from it, before anything is submitted: (the folder, the
+    problem that keeps training from starting)."""
     points = resume_points(client)
     paths = [p.path for p in points]
     labels = {p.path: p.label for p in points}
@@ -159,12 +161,13 @@ def render_resume(value: str | None, values: dict) -> str | None:
     if chosen == OTHER:
         chosen = st.text_input("Checkpoint folder", value or "", key=f"{form_key()}.resume_path").strip()
     if chosen in (FRESH, ""):
-        return None
+        return None, None
     try:
-        check = resume_check(client, chosen, values)
+        check = resume_check(client, absolute_path(chosen), values)
     except StudioError as err:
-        st.error(str(err))
-        return chosen
+        problem = str(TrainSettings.field_error("resume_from", str(err)))
+        st.error(problem)
+        return chosen, problem
     if check["differences"]:
         st.warning("The adapter settings differ from the checkpoint's, so resuming would be refused: "
                    + "; ".join(d.replace(" -> ", " → ") for d in check["differences"]))
@@ -174,7 +177,7 @@ def render_resume(value: str | None, values: dict) -> str | None:
         known = {k: v for k, v in saved.items() if k in TrainSettings.names()}
         seed({**known, **keep}, ("info", f"Settings taken from {chosen}; raise the epochs to train further."))
         st.rerun()
-    return chosen
+    return chosen, None
 
 
 def render_models() -> None:
@@ -187,8 +190,9 @@ def render_models() -> None:
     st.caption("Checkpoints: " + (", ".join(names) if names else "none found; add a folder on the Service page"))
 
 
-def check(values: dict) -> tuple[TrainSettings | None, str | None]:
-    """The settings, or the first problem (naming the field) that keeps the job from starting."""
+def check(values: dict, folder_problems: list[str | None]) -> tuple[TrainSettings | None, str | None]:
+    """The settings, or the first problem (naming the field) that keeps the job from starting;
+    `folder_problems` are the daemon's answers about the tensors and checkpoint folders."""
     try:
         settings = TrainSettings.from_dict(values)
     except SettingsError as err:
@@ -196,26 +200,23 @@ def check(values: dict) -> tuple[TrainSettings | None, str | None]:
     if not settings.tensors_dir:
         return settings, str(TrainSettings.field_error("tensors_dir", "choose the folder of training tensors "
                                                                       "(made on the Preprocess page)"))
-    if not Path(settings.tensors_dir).expanduser().is_dir():
-        return settings, str(TrainSettings.field_error("tensors_dir", f"{settings.tensors_dir} is not a folder"))
-    if settings.resume_from and not Path(settings.resume_from).expanduser().is_dir():
-        return settings, str(TrainSettings.field_error("resume_from", f"{settings.resume_from} is not a folder"))
-    return settings, None
+    return settings, next((p for p in folder_problems if p), None)
+
+
+def absolute_path(path: str) -> str:
+    """A path as the daemon should read it: `~` expanded, relative to the directory the dashboard
+    was started in (the daemon runs in its own)."""
+    return str(Path(path).expanduser().absolute())
 
 
 def absolute(settings: TrainSettings) -> TrainSettings:
     """Paths made absolute: the daemon runs in its own working directory."""
-    changes = {k: str(Path(getattr(settings, k)).expanduser().resolve()) for k in PATH_SETTINGS if getattr(settings, k)}
-    return settings.replace(**changes)
+    return settings.replace(**{k: absolute_path(getattr(settings, k)) for k in PATH_SETTINGS if getattr(settings, k)})
 
 
-def dataset_reference(tensors_dir: str) -> str | None:
+def dataset_reference(found: dict | None) -> str | None:
     """The dataset a profile names: the one the tensors were made from, else the Dataset page's."""
-    try:
-        manifest = read_manifest(tensors_dir) if tensors_dir else None
-    except TensorFolderError:
-        manifest = None
-    return (manifest or {}).get("dataset_file_absolute") or dataset_state.current_path()
+    return (found or {}).get("dataset") or dataset_state.current_path()
 
 
 def start(settings: TrainSettings) -> None:
@@ -283,21 +284,21 @@ exchange_box = st.container()  # filled once the form's settings are known
 for level, text in st.session_state.pop(NOTICES_KEY, []):
     getattr(st, level)(text)
 seeded = dict(st.session_state.get(VALUES_KEY) or {})
-tensors_dir = render_tensors(seeded.get("tensors_dir") or "")
-render_epoch_advice(tensors_dir, seed, seeded)
+tensors_dir, tensors_found, tensors_problem = render_tensors(seeded.get("tensors_dir") or "")
+render_epoch_advice(tensors_found and sum(1 for r in tensors_found["samples"] if r.get("exists", True)), seed, seeded)
 render_models()
 hidden = settings_not_for(adapter_type)  # only the chosen adapter type's settings are shown
 values = {k: seeded[k] for k in hidden if k in seeded}
 values.update(settings_form(TrainSettings, seeded, key=form_key(), exclude=OWN_WIDGETS + hidden))
 values["adapter_type"] = adapter_type
 values["tensors_dir"] = tensors_dir
-values["resume_from"] = render_resume(seeded.get("resume_from"), values)
+values["resume_from"], resume_problem = render_resume(seeded.get("resume_from"), values)
 st.session_state[VALUES_KEY] = values
-settings, problem = check(values)
-if problem:
+settings, problem = check(values, [tensors_problem, resume_problem])
+if problem and problem not in (tensors_problem, resume_problem):  # those are shown beside their field
     st.error(problem)
 if settings is not None:  # filled in now that the form's values are known
-    profile_box.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_dir)),
+    profile_box.download_button("Save profile", dump_profile(settings, dataset_reference(tensors_found)),
                                 file_name="training_profile.json", mime="application/json",
                                 key="train.profile_save", help="Every setting and the dataset, as one JSON file.")
 with exchange_box:

@@ -100,9 +100,14 @@ def test_the_adapter_type_is_chosen_once_and_the_form_shows_its_settings_only(da
     assert at.session_state["train.values"]["learning_rate"] == lokr.learning_rate  # the preset's LoKr variant
 
 
-def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch):
+def test_wrong_settings_are_named_and_nothing_starts(daemon, train_tensors, monkeypatch, tmp_path):
     at = open_page(monkeypatch, daemon.home, "pages/train.py")
     assert any(e.value.startswith("Training tensors folder: choose") for e in at.error)
+    assert at.button(key="train.start").disabled
+    missing = tmp_path / "no-tensors"  # the daemon reads the folder (it may be on another machine) and says why
+    at.text_input(key=f"{form(at)}.tensors_dir").set_value(str(missing)).run()
+    assert [e.value for e in at.error] == [f"Training tensors folder: {missing}: not a folder of training tensors "
+                                           "(no such folder)"]
     assert at.button(key="train.start").disabled
     at.text_input(key=f"{form(at)}.tensors_dir").set_value(str(train_tensors))
     at.selectbox(key=f"{form(at)}.optimizer").set_value("prodigy").run()
