@@ -18,14 +18,14 @@ CHART_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Learning rate", ("lr",)),
     ("Gradient norm", ("grad_norm",)),
 )
-PERFORMANCE_FIELDS = ("step_time", "samples_per_s", "memory_mb")
+PERFORMANCE_FIELDS = ("step_time", "samples_per_s", "memory_mb", "condition_pad_tokens")
 MAX_DRAWN = 5000  # points per trace; longer runs are thinned evenly (the newest point always kept)
 NOT_CHARTED = {"step", "epoch", "eta_s", "skipped", "seq", "time"}
 TRACE_NAMES = {
     "loss": "loss", "loss_ma": "moving average", "epoch_loss": "epoch loss",
     "epoch_loss_ma5": "epoch loss, 5-epoch average", "val_loss": "validation loss",
     "lr": "learning rate", "grad_norm": "gradient norm", "step_time": "step time (s)",
-    "samples_per_s": "samples/s", "memory_mb": "memory (MB)",
+    "samples_per_s": "samples/s", "memory_mb": "memory (MB)", "condition_pad_tokens": "condition padding (tokens)",
 }
 
 
@@ -83,7 +83,8 @@ def break_gaps(xs: list[float], ys: list[float], spacing: float = 1) -> tuple[li
 def chart_groups(points: list[dict], *, performance: bool = False) -> list[tuple[str, list[str]]]:
     """The charts to draw: the known groups present, then every other numeric field alone.
 
-    Performance fields (step time, samples/s, memory) are left out unless `performance`.
+    Performance fields (step time, samples/s, memory, the condition padding of a batch) are left
+    out unless `performance`.
     """
     fields = numeric_fields(points)
     groups = []

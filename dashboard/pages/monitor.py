@@ -143,7 +143,7 @@ def render_charts(points: list[dict], key: str, resumed_at: int | None = None) -
         cols[i % 2].plotly_chart(mark_resume(figure(title, points, fields), resumed_at), key=f"{key}.{title}")
     performance = [g for g in chart_groups(points, performance=True) if g not in groups]
     if performance:
-        with st.expander("Step time, samples/s, memory"):
+        with st.expander("Step time, samples/s, memory, padding"):
             for title, fields in performance:
                 st.plotly_chart(figure(title, points, fields, height=220), key=f"{key}.perf.{title}")
 

@@ -1,7 +1,8 @@
 """A new user's first adapter, in a real browser: load the demo model, scan the demo folder, import
-the demo CSV, edit a caption in the table, set a trigger word, save, preprocess, train 40 steps while
-the loss chart gains points, stop, resume to the end. Each page is saved as a screenshot under
-test-artifacts/e2e/. What the walk finds confusing or broken is fixed in the pages, never here.
+the demo CSV, edit a caption in the table, set a trigger word, save, preprocess, train while the
+loss chart gains points, stop, resume for a few more steps to the end, hear the run's samples,
+export the adapter. Each page is saved as a screenshot under test-artifacts/e2e/. What the walk
+finds confusing or broken is fixed in the pages, never here.
 """
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from shared.client import StudioClient
 from tests.e2e import ui
 
 CAPTION = "a wide cinematic theme, edited in the browser"
 TRIGGER = "zqwalk"
-STEPS = 40
+LONG_RUN = 4000  # max steps of the run the walk stops: the stop ends it, however fast the machine
+MORE_STEPS = 12  # the resumed run's steps after the stopped one's last
 
 
 def wait_for(check, what: str, timeout_s: float = 240.0, every_s: float = 1.0):
@@ -82,15 +85,17 @@ def field_value(page: Page, label: str) -> str:
     return ui.field(page, label).input_value()
 
 
-def train(page: Page, shots, resume: bool = False) -> None:
-    """Train page: the quick-test preset, the tensors just made, at most 40 steps; start."""
+def train(page: Page, shots, max_steps: int, resume: bool = False) -> None:
+    """Train page: the quick-test preset, the tensors just made, at most `max_steps` steps; start."""
     ui.open_page(page, "Train")
     assert field_value(page, "Training tensors folder").endswith("tensors")
     if resume:
         ui.choose(page, "Resume from a checkpoint", "checkpoints/")  # the stopped run's, newest first
+    else:
+        ui.type_into(page, "Epochs", str(LONG_RUN))
     if not ui.field(page, "Max steps").is_visible():
         page.get_by_text("Training: advanced").click()
-    ui.type_into(page, "Max steps", str(STEPS))
+    ui.type_into(page, "Max steps", str(max_steps))
     ui.shot(page, shots, "05_train_resume" if resume else "04_train")
     ui.click(page, "Start training")
 
@@ -113,14 +118,46 @@ def watch_and_stop(page: Page, shots) -> None:
     ui.shot(page, shots, "07_monitor_stopped")
 
 
-def watch_to_the_end(page: Page, shots) -> None:
-    """Monitor page: the resumed run ends done at step 40; its chart continues the stopped run's."""
+def stopped_at(studio) -> int:
+    """The step the stopped run saved at (the resumed run goes on from there)."""
+    client = StudioClient(studio.home)
+    try:
+        run = client.request("runs", {"kinds": ["train"]})["runs"][0]
+    finally:
+        client.close()
+    assert run["state"] == "stopped", run
+    return run["last_step"]
+
+
+def watch_to_the_end(page: Page, shots, steps: int) -> None:
+    """Monitor page: the resumed run ends done at `steps`; its chart continues the stopped run's."""
     ui.open_page(page, "Monitor")
-    expect(page.get_by_text("done: 40 steps", exact=False)).to_be_visible(timeout=240_000)
-    assert wait_for(lambda: loss_points(page) == STEPS, "every step of both runs on the loss chart")
+    expect(page.get_by_text(f"done: {steps} steps", exact=False)).to_be_visible(timeout=600_000)
+    assert wait_for(lambda: loss_points(page) == steps, "every step of both runs on the loss chart")
     expect(page.get_by_text("resumed").first).to_be_visible()
     assert "check_circle Train" in ui.strip(page) and "check_circle Preprocess" in ui.strip(page)
     ui.shot(page, shots, "08_monitor_done")
+
+
+def hear_the_samples(page: Page, shots) -> None:
+    """Samples page: the newest run's clips, each a player with its audio."""
+    ui.open_page(page, "Samples")
+    players = page.locator("audio")
+    expect(players.first).to_be_attached(timeout=60_000)
+    assert all(player.get_attribute("src") for player in players.all())
+    ui.shot(page, shots, "09_samples")
+
+
+def export_the_adapter(page: Page, shots) -> None:
+    """Export page: the newest run's adapter for ComfyUI; the workflow strip's Export turns done."""
+    ui.open_page(page, "Export")
+    ui.click(page, "Export")
+    expect(page.get_by_text("export done:", exact=False)).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(".safetensors", exact=False).first).to_be_visible()
+    ui.open_page(page, "Monitor")
+    assert "check_circle Export" in ui.strip(page)
+    ui.open_page(page, "Export")
+    ui.shot(page, shots, "10_export")
 
 
 @pytest.mark.timeout(1800)  # about 3 minutes alone on 2 cores; room for a busy machine
@@ -133,7 +170,10 @@ def test_a_new_user_trains_a_first_adapter(studio, page, artifacts):
     load_the_demo_model(page, artifacts)
     label_the_dataset(page, studio, artifacts)
     preprocess(page, artifacts)
-    train(page, artifacts)
+    train(page, artifacts, LONG_RUN)
     watch_and_stop(page, artifacts)
-    train(page, artifacts, resume=True)
-    watch_to_the_end(page, artifacts)
+    steps = stopped_at(studio) + MORE_STEPS
+    train(page, artifacts, steps, resume=True)
+    watch_to_the_end(page, artifacts, steps)
+    hear_the_samples(page, artifacts)
+    export_the_adapter(page, artifacts)
