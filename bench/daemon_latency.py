@@ -12,7 +12,8 @@ and measures, each against a baseline in the same run:
    which other load on the machine disturbs less than steps/s).
 
 Steps/s are counted from the job's own metric events (their time stamps), so the measuring adds no
-requests of its own.
+requests of its own. BENCH_DAEMON_ARGS adds daemon flags, e.g. "--job-nice 0 --switch-interval-ms 5"
+for the old behaviour.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         root = demo_root(tmp)
         tensors = tensor_folder(root, tmp / "tensors")
-        proc = DaemonProcess(tmp / "home", "--demo-root", str(root))
+        proc = DaemonProcess(tmp / "home", "--demo-root", str(root), *os.environ.get("BENCH_DAEMON_ARGS", "").split())
         proc.home.mkdir()
         client = proc.start()
         try:

@@ -124,7 +124,7 @@ class Server:
         self.session = Session(new_key())
         self.bus = EventBus(self.session.session_id)
         self.services = Services(config=config, home=home)
-        self.jobs = JobQueue(homes.runs_dir(home), self.bus, self.services)
+        self.jobs = JobQueue(homes.runs_dir(home), self.bus, self.services, config.job_nice)
         self.services.put("jobs", self.jobs)
         self.services.put("bus", self.bus)
         self.replay = ReplayGuard()

@@ -30,6 +30,10 @@ class DaemonSettings(SettingsGroup):
         0.5, "How long a running job may hold Python's interpreter lock while a request waits for it "
         "(sys.setswitchinterval; Python's default is 5). Lower answers faster while a job runs.",
         section="Network", importance="expert", minimum=0.05, maximum=100.0)
+    job_nice: int = setting(
+        15, "Nice levels below the threads that answer requests at which jobs run (Linux): a job that "
+        "keeps every core busy then delays no answer (0 = the same priority).",
+        section="Network", importance="expert", minimum=0, maximum=19)
     log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
                                  section="Logging", importance="expert", minimum=4096)
     owner_pid: int | None = setting(

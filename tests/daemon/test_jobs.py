@@ -5,9 +5,11 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from shared.config import DaemonSettings
 from shared.errors import JobError, ProtocolError
 
 from tests.conftest import ROOT
@@ -234,3 +236,16 @@ def test_a_job_writing_into_a_folder_a_queued_or_running_job_writes_into_is_refu
     again = daemon.submit("split_audio", {"input_dir": str(tmp_path / "other"), "output_dir": str(out)})
     assert daemon.job(again)["state"] == "queued"  # free again once the first one is cancelled
     daemon.stop(blocker)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
+def test_jobs_run_below_the_thread_that_answers(daemon_proc):
+    """A job that keeps every core busy must not delay the answers to a polling dashboard: the job
+    worker (and what it starts) runs `job_nice` levels below the daemon's other threads."""
+    client = daemon_proc.client
+    job_id = client.submit("selftest", {"steps": 1000, "step_seconds": 0.01})
+    wait_state(client, job_id, ("running",))
+    tasks = Path(f"/proc/{daemon_proc.proc.pid}/task")
+    nices = {int(stat.read_text().rsplit(")", 1)[1].split()[16]) for stat in tasks.glob("*/stat")}
+    client.stop(job_id)
+    assert nices == {0, DaemonSettings().job_nice} and DaemonSettings().job_nice > 0
