@@ -135,7 +135,9 @@ def watch_to_the_end(page: Page, shots, steps: int) -> None:
     expect(page.get_by_text(f"done: {steps} steps", exact=False)).to_be_visible(timeout=600_000)
     assert wait_for(lambda: loss_points(page) == steps, "every step of both runs on the loss chart")
     expect(page.get_by_text("resumed").first).to_be_visible()
-    assert "check_circle Train" in ui.strip(page) and "check_circle Preprocess" in ui.strip(page)
+    # the page redraws its frame once it sees the run end (a moment after the fragment shows it)
+    wait_for(lambda: "check_circle Train" in ui.strip(page), "the workflow strip's Train step done", every_s=0.3)
+    assert "check_circle Preprocess" in ui.strip(page)
     ui.shot(page, shots, "08_monitor_done")
 
 
