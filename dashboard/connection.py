@@ -77,3 +77,16 @@ def require_client() -> StudioClient:
             st.error("The daemon did not start; see daemon.stderr in the studio home.")
         st.stop()
     return client
+
+
+def followed_job(client: StudioClient, key: str) -> dict | None:
+    """The job a page started and keeps the id of under session key `key`: the daemon's summary of
+    it, or None when none was started or the daemon cannot say (its error shown)."""
+    job_id = st.session_state.get(key)
+    if not job_id:
+        return None
+    try:
+        return client.job(job_id)
+    except StudioError as err:
+        st.error(str(err))
+        return None

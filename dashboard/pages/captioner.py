@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.components.caption_review import render_review
-from dashboard.connection import require_client
+from dashboard.connection import followed_job, require_client
 from dashboard.forms import settings_form
 from shared.caption_settings import CaptionSettings, load_caption_settings, save_caption_settings
 from shared.client import FINISHED
@@ -70,13 +70,8 @@ def render_form() -> None:
 @st.fragment(run_every=1.5)
 def render_job() -> None:
     """The running caption job: progress and Stop; the page reloads when it ends."""
-    job_id = st.session_state.get(JOB_KEY)
-    if not job_id:
-        return
-    try:
-        job = client.job(job_id)
-    except StudioError as err:
-        st.error(str(err))
+    job = followed_job(client, JOB_KEY)
+    if job is None:
         return
     if job["state"] not in FINISHED:
         progress = job.get("progress") or {}
@@ -84,7 +79,7 @@ def render_job() -> None:
         st.progress(min(1.0, float(progress.get("fraction") or 0.0)), text=text)
         if st.button("Stop", key="caption.stop", help="Stops after the current file; finished files are kept "
                                                          "and a new run resumes with the rest."):
-            client.stop(job_id)
+            client.stop(job["id"])
         return
     st.session_state.pop(JOB_KEY)
     if job["state"] == "done":

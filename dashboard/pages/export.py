@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components.run_picker import adapter_outputs, output_label, pick_run
-from dashboard.connection import require_client
+from dashboard.connection import followed_job, require_client
 from dashboard.forms import settings_form
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError
@@ -43,13 +43,8 @@ def render_forms(adapter: str) -> None:
 @st.fragment(run_every=1.0)
 def render_job() -> None:
     """The export or merge job started here: progress, then what it wrote or why it failed."""
-    job_id = st.session_state.get(JOB_KEY)
-    if not job_id:
-        return
-    try:
-        job = client.job(job_id)
-    except StudioError as err:
-        st.error(str(err))
+    job = followed_job(client, JOB_KEY)
+    if job is None:
         return
     if job["state"] not in FINISHED:
         progress = job.get("progress") or {}

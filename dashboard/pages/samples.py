@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.components.run_picker import adapter_outputs, output_label, pick_run
 from dashboard.components.sample_grid import groups_of, render_grid
-from dashboard.connection import require_client
+from dashboard.connection import followed_job, require_client
 from dashboard.forms import settings_form
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError
@@ -74,13 +74,8 @@ def render_generate(run: dict, clips: list[dict]) -> None:
 @st.fragment(run_every=2.0)
 def render_generate_job() -> None:
     """The generation job's progress; when it is done the page reloads, so its clips are in the grid."""
-    job_id = st.session_state.get(JOB_KEY)
-    if not job_id:
-        return
-    try:
-        job = client.job(job_id)
-    except StudioError as err:
-        st.error(str(err))
+    job = followed_job(client, JOB_KEY)
+    if job is None:
         return
     if job["state"] not in FINISHED:
         progress = job.get("progress") or {}
