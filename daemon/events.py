@@ -29,6 +29,7 @@ class EventBus:
         self.daemon_session = daemon_session
         self.outbox: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._file_lock = threading.Lock()  # one writer of the run folders' events.jsonl at a time
         self._seq = 0
         self._recent: collections.deque[dict] = collections.deque(maxlen=RECENT_EVENTS)
         self._metrics: dict[str | None, list[dict]] = {}  # job id -> its metric events, in seq order
@@ -47,7 +48,11 @@ class EventBus:
         parent_msg_id: str | None = None,
         log_path: Path | None = None,
     ) -> dict:
-        """Record and queue one event; returns it (with its seq)."""
+        """Record and queue one event, and append it to `log_path`; returns it (with its seq).
+
+        The file is written outside the lock that readers such as `status` take: a job thread that
+        is slow on the disk (or low in priority, see daemon.jobs.yield_to_requests) never holds up
+        an answer. The file lock is taken before that lock is let go, so lines stay in seq order."""
         with self._lock:
             self._seq += 1
             event = {
@@ -58,13 +63,18 @@ class EventBus:
                 "parent_msg_id": parent_msg_id,
                 "data": data or {},
             }
-            if log_path is not None:
-                with open(log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(event, default=str) + "\n")
             self._recent.append(event)
             if type == "metric":
                 self._keep_metric(event)
             self.outbox.put(event)
+            if log_path is not None:
+                self._file_lock.acquire()
+        if log_path is not None:
+            try:
+                with open(log_path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(event, default=str) + "\n")
+            finally:
+                self._file_lock.release()
         if self.wakeup is not None:
             self.wakeup()
         return event
