@@ -122,11 +122,14 @@ def runs(ctx: Any, content: dict) -> dict:
     if kinds is not None and (not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds)):
         raise ProtocolError(f"content.kinds: expected a list of job kinds, got {kinds!r}")
     found = []
-    for folder in sorted(runs_dir(ctx).iterdir(), reverse=True):  # ids start with date and time
+    for folder in runs_dir(ctx).iterdir():
         if folder.is_dir() and (folder / "job.json").is_file():
             run = describe_run(ctx, folder)
             if run is not None and (kinds is None or run["kind"] in kinds):
                 found.append(run)
+    # ids start with the second they were made in: two runs of one second are told apart by the time
+    # they were submitted
+    found.sort(key=lambda r: (r["id"][:15], r.get("submitted_at") or 0, r["id"]), reverse=True)
     return {"runs": found}
 
 

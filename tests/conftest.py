@@ -139,8 +139,9 @@ def daemon_proc(tmp_path, request):
     home = tmp_path / "studio"
     home.mkdir()
     args = ["--checkpoint-roots", str(tmp_path / "no-checkpoints")]
-    if "demo_root" in request.fixturenames:
-        args += ["--demo-root", str(request.getfixturevalue("demo_root"))]
+    # never the ./demo_assets that `make run` leaves in the project folder (the daemon's default)
+    demo = request.getfixturevalue("demo_root") if "demo_root" in request.fixturenames else tmp_path / "no-demo"
+    args += ["--demo-root", str(demo)]
     proc = DaemonProcess(home, *args)
     proc.start()
     yield proc

@@ -33,4 +33,6 @@ def caption_manager(tmp_path: Path, *roots: Path):
     from daemon.models.manager import ModelManager
     from shared.config import DaemonSettings
 
-    return ModelManager(DaemonSettings(checkpoint_roots=[str(r) for r in roots]), home=tmp_path / "home")
+    # demo_root "": not the ./demo_assets that `make run` leaves in the working folder
+    return ModelManager(DaemonSettings(checkpoint_roots=[str(r) for r in roots], demo_root=""),
+                        home=tmp_path / "home")

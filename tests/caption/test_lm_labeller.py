@@ -33,7 +33,8 @@ def lm_manager(demo_root, tmp_path_factory):
     from daemon.models.manager import ModelManager
     from shared.config import DaemonSettings
 
-    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], device="cpu"),
+    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], device="cpu",
+                                          demo_root=str(demo_root)),  # not the ./demo_assets of `make run`
                            home=tmp_path_factory.mktemp("lm-home"))
     yield manager
     manager.close()

@@ -145,7 +145,8 @@ def test_bf16_true_gives_the_daemon_its_decoder_back_in_its_own_dtype(demo_root,
 
     from tests.conftest import job_context
 
-    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")]), home=tmp_path / "home")
+    manager = ModelManager(DaemonSettings(checkpoint_roots=[str(demo_root / "checkpoints")], demo_root=""),
+                           home=tmp_path / "home")
     try:
         manager.select("acestep-v15-demo")
         before = {k: v.clone() for k, v in manager.get("dit").decoder.state_dict().items()}
