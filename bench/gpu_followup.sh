@@ -29,14 +29,7 @@ case "$EXTRA" in
   checkpointing) LAST="engine, LoRA, bs 1, checkpointing, compiled" ;;
   kernels) LAST="engine, LoKr f8 d64, bs 1, LyCORIS forward, auto kernels" ;;
 esac
-export PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
+source bench/gpu_env.sh
 # The budget stops the script from starting a config that would not end in time (the table is
 # rewritten after every row); the timeout is the hard stop: wheels ~15 s + 220 s < 4 minutes.
 timeout 220 python3 bench/gpu_train.py "${TINY[@]}" --budget "${BUDGET:-205}" --no-preprocess --out "$OUT" \

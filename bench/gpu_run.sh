@@ -12,14 +12,7 @@ OUT=${OUT:-$PWD/.bench-out}
 mkdir -p "$OUT"
 TINY=()
 [ "${1:-}" = "--tiny" ] && TINY=(--tiny)
-export PYTHONUNBUFFERED=1
-if compgen -G ".whl/*.whl" > /dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    || { echo "wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=$PWD
-fi
+source bench/gpu_env.sh
 python3 -c "import torch, transformers, peft, lycoris; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'peft', peft.__version__)"
 timeout 90 python3 bench/gpu_smoke.py "${TINY[@]}" --out "$OUT" 2>&1 | tee "$OUT/gpu_smoke.log" | grep -E "^smoke|Error|error" 
 timeout 360 python3 bench/gpu_train.py "${TINY[@]}" ${BUDGET:+--budget "$BUDGET"} --out "$OUT" 2>&1 | tee "$OUT/gpu_train.log" | grep -v -E "Warning|warn\(|^  "

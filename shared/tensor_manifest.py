@@ -150,4 +150,9 @@ def _file_row(root: Path, entry: Any) -> dict:
 
 def sample_count(folder: str | os.PathLike) -> int:
     """How many samples a tensor folder of any origin holds (listed and present, or its files)."""
-    return sum(1 for row in describe_folder(folder)["samples"] if row.get("exists", True))
+    return present_samples(describe_folder(folder))
+
+
+def present_samples(described: dict) -> int:
+    """The samples of a `describe_folder` answer that are there (listed and present, or files)."""
+    return sum(1 for row in described["samples"] if row.get("exists", True))

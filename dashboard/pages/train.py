@@ -21,6 +21,7 @@ from shared.cli.util import format_seconds
 from shared.client import FINISHED
 from shared.errors import SettingsError, StudioError
 from shared.presets import list_presets, load_preset
+from shared.tensor_manifest import present_samples
 from shared.train_profile import dump_profile, read_profile
 from shared.train_settings import ADAPTER_TYPES, TrainSettings, settings_not_for
 
@@ -285,7 +286,7 @@ for level, text in st.session_state.pop(NOTICES_KEY, []):
     getattr(st, level)(text)
 seeded = dict(st.session_state.get(VALUES_KEY) or {})
 tensors_dir, tensors_found, tensors_problem = render_tensors(seeded.get("tensors_dir") or "")
-render_epoch_advice(tensors_found and sum(1 for r in tensors_found["samples"] if r.get("exists", True)), seed, seeded)
+render_epoch_advice(tensors_found and present_samples(tensors_found), seed, seeded)
 render_models()
 hidden = settings_not_for(adapter_type)  # only the chosen adapter type's settings are shown
 values = {k: seeded[k] for k in hidden if k in seeded}
