@@ -53,7 +53,8 @@ def describe(run: dict) -> list[str]:
         facts = [f"epoch {output['epoch']}" if output.get("epoch") is not None else "",
                  f"step {output['step']}" if output.get("step") is not None else "",
                  "resumable" if output.get("resumable") else ""]
-        lines.append(f"    {output['name']:<22} {output['path']}  ({', '.join(f for f in facts if f)})")
+        said = ", ".join(f for f in facts if f)
+        lines.append(f"    {output['name']:<22} {output['path']}" + (f"  ({said})" if said else ""))
     if not run.get("outputs") and run["kind"] == "train":
         lines.append("    no adapter saved")
     return lines
