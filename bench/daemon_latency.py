@@ -12,8 +12,8 @@ and measures, each against a baseline in the same run:
    which other load on the machine disturbs less than steps/s).
 
 Steps/s are counted from the job's own metric events (their time stamps), so the measuring adds no
-requests of its own. BENCH_DAEMON_ARGS adds daemon flags, e.g. "--job-nice 0 --switch-interval-ms 5"
-for the old behaviour.
+requests of its own. BENCH_DAEMON_ARGS adds daemon flags, e.g. "--request-slice-us 0 --job-slice-ms 0"
+for the kernel's default time slices, "--job-nice 0 --switch-interval-ms 5" for Python's defaults.
 """
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class EventBus:
         """Record and queue one event, and append it to `log_path`; returns it (with its seq).
 
         The file is written outside the lock that readers such as `status` take: a job thread that
-        is slow on the disk (or low in priority, see daemon.jobs.yield_to_requests) never holds up
+        is slow on the disk (or low in priority, see daemon.sched) never holds up
         an answer. The file lock is taken before that lock is let go, so lines stay in seq order."""
         with self._lock:
             self._seq += 1

@@ -12,9 +12,7 @@ stopping either stops both, and `running()` names the innermost one (the child).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import sys
 import threading
 import time
 import traceback
@@ -26,6 +24,7 @@ from collections.abc import Callable
 from daemon.events import EventBus
 from daemon.recovery import recover_runs
 from daemon.registry import JOB_KINDS, Services, lookup_job_kind
+from daemon.sched import run_below_requests
 from shared.atomic import write_json_atomic
 from shared.errors import JobError, JobStopped, StudioError
 
@@ -165,24 +164,11 @@ class JobContext:
         return self.queue.run_child(self.job, kind, settings, on_start)
 
 
-def yield_to_requests(steps: int) -> None:
-    """Run the calling thread (the job worker) `steps` nice levels below the daemon's other threads;
-    the threads it starts inherit it (torch's CPU thread team among them). A job that keeps every
-    core busy then no longer delays the socket thread's answers (bench/daemon_latency.py). Linux
-    only: there a thread's id names that thread alone; elsewhere it would name the whole process."""
-    if steps <= 0 or not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
-    except OSError as err:  # a sandbox that forbids it: the jobs run as before
-        log.debug("could not lower the job worker's priority: %s", err)
-
-
 class JobQueue:
-    def __init__(self, runs_dir: Path, bus: EventBus, services: Services, job_nice: int = 0) -> None:
+    def __init__(self, runs_dir: Path, bus: EventBus, services: Services, job_nice: int = 0,
+                 job_slice_ms: float = 0.0) -> None:
         self.runs_dir = runs_dir
-        self.job_nice = job_nice
+        self.job_nice, self.job_slice_ms = job_nice, job_slice_ms
         self.bus = bus
         self.services = services
         self._jobs: dict[str, Job] = {}
@@ -335,7 +321,7 @@ class JobQueue:
             return None
 
     def _work(self) -> None:
-        yield_to_requests(self.job_nice)
+        run_below_requests(self.job_nice, self.job_slice_ms)
         while (job := self._next()) is not None:
             self._emit_state(job)
             self._finish(job, *self._run(job))

@@ -1,14 +1,18 @@
 """What a new daemon does with the run folders a dead one left behind, before it takes a job.
 
 A daemon that was killed (SIGKILL, power loss) leaves `job.json` saying "running" or "queued"
-forever, and a save it was in the middle of leaves a hidden `.tmp-*` folder. At start, with the
-home's lock held (so no other daemon is writing), such jobs are marked "interrupted" with the
-checkpoint they can resume from, and the temporary leftovers are removed.
+forever, and a save it was in the middle of leaves a hidden `.tmp-*` folder. Where the file system
+cannot swap two folders in one step, a kill between the two renames of a replacement leaves the
+older folder aside as `.old-<name>-<pid>` and no `<name>`. At start, with the home's lock held (so
+no other daemon is writing), such jobs are marked "interrupted" with the checkpoint they can resume
+from, an older folder set aside is put back where its replacement never arrived, and the temporary
+leftovers are removed.
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 LEFT_ACTIVE = ("queued", "running")
 TMP_PREFIX = ".tmp-"  # shared.atomic.write_folder_atomic's hidden folder of a save in progress
 TMP_FILE = ".*.tmp"  # shared.atomic.write_file_atomic's hidden file of a write in progress
+OLD_FOLDER = re.compile(r"\.old-(?P<name>.+)-\d+")  # write_folder_atomic's older folder, set aside
 ResumePoint = Callable[[str, Path], Path | None]
 
 
@@ -59,6 +64,7 @@ def remove_stale_temporaries(run_dir: Path) -> None:
     """Hidden `.tmp-*` folders and `.*.tmp` files of writes a kill interrupted, in the run folder
     and one level down (checkpoints/, best/...)."""
     for parent in [run_dir, *(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(TMP_PREFIX))]:
+        put_back_set_aside_folders(parent)
         stale = [*parent.glob(f"{TMP_PREFIX}*"), *(p for p in parent.glob(TMP_FILE) if p.is_file())]
         for path in stale:
             log.info("removing %s, left by an interrupted save", path)
@@ -66,6 +72,22 @@ def remove_stale_temporaries(run_dir: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+
+def put_back_set_aside_folders(parent: Path) -> None:
+    """An `.old-<name>-<pid>` folder is the last complete `<name>`: put back where `<name>` is
+    missing (its replacement was cut short), removed where the replacement arrived."""
+    for aside in parent.glob(".old-*"):
+        match = OLD_FOLDER.fullmatch(aside.name)
+        if match is None or not aside.is_dir() or aside.is_symlink():
+            continue
+        target = parent / match["name"]
+        if target.exists():
+            log.info("removing %s, the older %s a save replaced", aside, target.name)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            log.warning("putting back %s: a save that was replacing it was interrupted", target)
+            aside.rename(target)
 
 
 def _last_progress(events: Path, tail_bytes: int = 65536) -> dict | None:

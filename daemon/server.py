@@ -27,6 +27,7 @@ from daemon.logs import RefusalLog
 from daemon.owner import OwnerWatch
 from daemon.plugins import load_plugins
 from daemon.registry import COMMANDS, STARTUP_HOOKS, Services
+from daemon.sched import ask_for_quick_turns
 from shared import home as homes
 from shared.atomic import write_text_atomic
 from shared.config import DaemonSettings
@@ -124,7 +125,7 @@ class Server:
         self.session = Session(new_key())
         self.bus = EventBus(self.session.session_id)
         self.services = Services(config=config, home=home)
-        self.jobs = JobQueue(homes.runs_dir(home), self.bus, self.services, config.job_nice)
+        self.jobs = JobQueue(homes.runs_dir(home), self.bus, self.services, config.job_nice, config.job_slice_ms)
         self.services.put("jobs", self.jobs)
         self.services.put("bus", self.bus)
         self.replay = ReplayGuard()
@@ -326,6 +327,8 @@ def serve(config: DaemonSettings, home: Path) -> int:
     # A request waits for the job thread to give up the interpreter lock, up to this long each
     # time the socket thread needs it back (after every poll, receive and send).
     sys.setswitchinterval(config.switch_interval_ms / 1000)
+    # Before any thread starts: ZeroMQ's I/O threads inherit the short slice, the job worker gives it back.
+    ask_for_quick_turns(config.request_slice_us)
     try:
         load_plugins()
         server = Server(config, home)

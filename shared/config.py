@@ -34,6 +34,15 @@ class DaemonSettings(SettingsGroup):
         15, "Nice levels below the threads that answer requests at which jobs run (Linux): a job that "
         "keeps every core busy then delays no answer (0 = the same priority).",
         section="Network", importance="expert", minimum=0, maximum=19)
+    request_slice_us: float = setting(
+        100.0, "Scheduler time slice the threads that answer requests ask for (Linux 6.12 or newer; "
+        "older kernels ignore it): with a slice shorter than a job's, a request that arrives preempts "
+        "the job's threads at once instead of waiting up to a scheduler tick (0 = the kernel's default).",
+        section="Network", importance="expert", minimum=0.0, maximum=100_000.0)
+    job_slice_ms: float = setting(
+        10.0, "Scheduler time slice jobs ask for (Linux 6.12 or newer): long, so that they switch among "
+        "themselves less and a request's threads always come first (0 = the kernel's default).",
+        section="Network", importance="expert", minimum=0.0, maximum=100.0)
     log_max_bytes: int = setting(5 * 2**20, "Size at which daemon.log is rotated (3 older files are kept).",
                                  section="Logging", importance="expert", minimum=4096)
     owner_pid: int | None = setting(

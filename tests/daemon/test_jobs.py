@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 import time
@@ -238,14 +239,51 @@ def test_a_job_writing_into_a_folder_a_queued_or_running_job_writes_into_is_refu
     daemon.stop(blocker)
 
 
+def thread_slices(pid: int) -> dict[int, tuple[int, int]]:
+    """{thread id: (nice, scheduler slice in ns)} of every thread of a process (Linux's sched_getattr)."""
+    import ctypes
+
+    from daemon.sched import SCHED_ATTR, SCHED_SETATTR
+
+    libc, number = ctypes.CDLL(None, use_errno=True), SCHED_SETATTR[platform.machine().lower()] + 1
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        attr = ctypes.create_string_buffer(SCHED_ATTR.size)
+        if libc.syscall(number, int(task.name), attr, SCHED_ATTR.size, 0) == 0:
+            fields = SCHED_ATTR.unpack(attr.raw)
+            found[int(task.name)] = (fields[3], fields[5])
+    return found
+
+
+def kernel_takes_slices() -> bool:
+    """Linux 6.12 and newer keep a thread's requested slice (older ones report none)."""
+    if not sys.platform.startswith("linux") or platform.machine().lower() not in ("x86_64", "aarch64"):
+        return False
+    code = ("import sys; from daemon.sched import ask_for_quick_turns; ask_for_quick_turns(300); "
+            "from tests.daemon.test_jobs import thread_slices; import os; "
+            "sys.exit(0 if thread_slices(os.getpid())[os.getpid()][1] == 300_000 else 1)")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
 def test_jobs_run_below_the_thread_that_answers(daemon_proc):
     """A job that keeps every core busy must not delay the answers to a polling dashboard: the job
-    worker (and what it starts) runs `job_nice` levels below the daemon's other threads."""
+    worker (and what it starts) runs `job_nice` levels below the daemon's other threads and, where
+    the kernel takes it, with a long time slice while the threads that answer have a short one."""
     client = daemon_proc.client
     job_id = client.submit("selftest", {"steps": 1000, "step_seconds": 0.01})
     wait_state(client, job_id, ("running",))
-    tasks = Path(f"/proc/{daemon_proc.proc.pid}/task")
+    pid = daemon_proc.proc.pid
+    tasks = Path(f"/proc/{pid}/task")
     nices = {int(stat.read_text().rsplit(")", 1)[1].split()[16]) for stat in tasks.glob("*/stat")}
+    names = {int(comm.parent.name): comm.read_text().strip() for comm in tasks.glob("*/comm")}
+    slices = thread_slices(pid)
     client.stop(job_id)
-    assert nices == {0, DaemonSettings().job_nice} and DaemonSettings().job_nice > 0
+    settings = DaemonSettings()
+    assert nices == {0, settings.job_nice} and settings.job_nice > 0
+    if not kernel_takes_slices():
+        return
+    answering = [pid] + [tid for tid, name in names.items() if name.startswith("ZMQbg/IO")]
+    assert {slices[tid] for tid in answering} == {(0, int(settings.request_slice_us * 1000))}
+    jobs = [tid for tid, (nice, _) in slices.items() if nice == settings.job_nice]
+    assert jobs and {slices[tid][1] for tid in jobs} == {int(settings.job_slice_ms * 1_000_000)}

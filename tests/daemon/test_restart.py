@@ -27,6 +27,13 @@ def test_a_restart_marks_the_killed_job_interrupted_and_removes_stale_temporarie
     stale[-1].write_text('{"state": "runn')
     kept = run / "checkpoints" / "epoch_2"
     kept.mkdir()
+    # where folders cannot be swapped in one step: killed between setting the older best/ aside and
+    # moving the new one in (the older one comes back), and after it (the set-aside one goes)
+    (run / ".old-best-4242").mkdir()
+    (run / ".old-best-4242" / "adapter_model.safetensors").write_bytes(b"older best")
+    (run / "final").mkdir()
+    (run / ".old-final-4242").mkdir()
+    stale.append(run / ".old-final-4242")
     daemon_proc.kill()
     assert json.loads((run / "job.json").read_text())["state"] == "running"
 
@@ -38,6 +45,8 @@ def test_a_restart_marks_the_killed_job_interrupted_and_removes_stale_temporarie
     assert jobs[running]["resume_from"] is None  # selftest saves no checkpoint to resume from
     assert json.loads((run / "job.json").read_text())["state"] == "interrupted"
     assert not any(folder.exists() for folder in stale) and kept.is_dir()
+    assert (run / "best" / "adapter_model.safetensors").read_bytes() == b"older best"
+    assert not (run / ".old-best-4242").exists() and (run / "final").is_dir()
 
     table = subprocess.run([sys.executable, "-m", "shared.cli", "--home", str(daemon_proc.home), "jobs"],
                            capture_output=True, text=True, timeout=60, cwd=ROOT).stdout
