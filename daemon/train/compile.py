@@ -3,7 +3,7 @@ studio home, the condition length marked dynamic), and the way down when compili
 compile time or at any compiled step: dynamic shapes, then static shapes, then eager; never a
 failed run.
 
-    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, facts, reporter)
     module = fabric.setup(AdapterHost(compilation.decoder, ...))
     loss_sum = compilation.run_step(lambda: accumulate_gradients(...), reset=optimizer.zero_grad)
 
@@ -40,7 +40,7 @@ CONDITION_INPUTS = ("encoder_hidden_states", "encoder_attention_mask")
 
 
 def compile_decision(mode: str, device: torch.device, total_steps: int) -> tuple[bool, str]:
-    """(compile?, the pre-flight note saying why) for the `compile` setting."""
+    """(compile?, the pre-flight fact saying why) for the `compile` setting."""
     if mode == "off":
         return False, "torch.compile off"
     if mode == "on":
@@ -198,11 +198,11 @@ class Compilation:
 
 
 def prepare_compile(decoder: nn.Module, settings: TrainSettings, device: torch.device, total_steps: int,
-                    notes: list[str], reporter: Any = None) -> Compilation:
+                    notes: list[str], facts: list[str], reporter: Any = None) -> Compilation:
     """The decoder wrapped for compiling when the setting and the run call for it; the decision is
-    added to the pre-flight notes."""
-    enabled, note = compile_decision(settings.compile, device, total_steps)
-    notes.append(note)
+    added to the pre-flight facts, a platform that refuses to the notes (the user's warnings)."""
+    enabled, fact = compile_decision(settings.compile, device, total_steps)
+    facts.append(fact)
     if not enabled:
         return Compilation(decoder, reporter)
     import torch._dynamo

@@ -194,13 +194,14 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
     seed_everything(settings.seed)
     device, dtype = model_device(model), model_dtype(model)
     notes: list[str] = list(info.pop("notes", []))  # the job's own (e.g. a folder without a fingerprint)
+    facts: list[str] = []  # how it runs, said once (precision, compile): no warning
     settings = runnable_settings(settings, device, reporter, notes)
     fabric, precision = ranks.make_fabric(settings, device)
     train_idx, val_idx = batching.split_validation(len(samples), settings.validation_share, settings.seed)
     batching.check_batch_size(len(train_idx), settings.batch_size)
 
     decoder_parameters = count_parameters(model.decoder)
-    adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, undo)
+    adapter, decoder, trainable = attach_adapter(settings, model.decoder, device, precision, notes, facts, undo)
     null_condition_emb = model.null_condition_emb.detach().to(device, dtype)
     config = getattr(model, "config", None)
     sampler = TimestepSampler(settings.timestep_mode, getattr(config, "timestep_mu", -0.4),
@@ -220,7 +221,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         notes.append(f"warm-up capped at the run's {total_steps} steps (warmup_steps is {settings.warmup_steps})")
     if saved:
         resume_schedule(scheduler, saved, settings)
-    compilation = prepare_compile(decoder, settings, device, total_steps, notes, reporter)
+    compilation = prepare_compile(decoder, settings, device, total_steps, notes, facts, reporter)
 
     max_frames = max(int(samples[i]["target_latents"].shape[0]) for i in train_idx[:64])
     preflight = {
@@ -233,7 +234,7 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
         "memory_estimate_mb": round(memory_estimate_mb(
             model.decoder, trainable, settings, getattr(config, "hidden_size", 0),
             getattr(config, "num_hidden_layers", 1), max_frames), 1),
-        "free_memory_mb": free_memory_mb(device), "notes": notes, **info,
+        "free_memory_mb": free_memory_mb(device), "notes": notes, "facts": facts, **info,
     }
     if ranks.writes:
         report_preflight(preflight, settings, run_dir, reporter)
@@ -253,14 +254,15 @@ def set_up(settings: TrainSettings, model: Any, samples: batching.SampleSource, 
 
 
 def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, precision: str,
-                   notes: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
+                   notes: list[str], facts: list[str], undo: list[Callable[[], None]]) -> tuple[Adapter, Any, int]:
     """Borrow the decoder, inject the adapter (its pre-flight notes too), switch on checkpointing as
-    asked. Returns (adapter, the decoder to call, trainable parameter count)."""
+    asked. Returns (adapter, the decoder to call, trainable parameter count). `notes` get what the
+    user should look at, `facts` how the run goes about it."""
     undo.append(borrow_decoder(decoder))
     put_back = keep_weights_through_conversion(decoder, precision)
     if put_back:
         undo.append(put_back)
-        notes.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
+        facts.append(f"{precision}: the decoder trains in bf16; its own weights wait on the CPU meanwhile")
     adapter = build_adapter(settings)
     injected = adapter.inject(decoder)
     undo.append(adapter.remove)
@@ -271,7 +273,7 @@ def attach_adapter(settings: TrainSettings, decoder: Any, device: torch.device, 
         undo.append(enable_gradient_checkpointing(injected))
         if settings.gradient_checkpointing_ratio < 1.0:
             kept, layers = limit_checkpointed_layers(injected, settings.gradient_checkpointing_ratio)
-            notes.append(f"gradient checkpointing on {kept} of {layers} decoder layers")
+            facts.append(f"gradient checkpointing on {kept} of {layers} decoder layers")
     return adapter, injected, trainable
 
 

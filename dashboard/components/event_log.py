@@ -34,7 +34,7 @@ def _number(value: Any) -> str:
 def _preflight(d: dict) -> str:
     return (f"pre-flight: {d.get('train_samples')} samples, {d.get('total_steps')} steps, {d.get('adapter')} "
             f"with {d.get('trainable_parameters', 0):,} trainable parameters on {d.get('device')}"
-            + "".join(f"; {note}" for note in d.get("notes") or []))
+            + "".join(f"; {note}" for note in [*(d.get("notes") or []), *(d.get("facts") or [])]))
 
 
 DESCRIBE: dict[str, Callable[[dict], str]] = {

@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.components.metric_charts import chart_groups, figure, latest
 from dashboard.components.metric_store import run_metrics
+from dashboard.components.preflight import render_preflight
 from dashboard.connection import require_client
 from shared.cli.util import format_seconds
 from shared.errors import StudioError
@@ -101,25 +102,6 @@ def render_outcome(run: dict) -> None:
         st.info(f"{run['id']} is queued.")
     render_preflight(run)
     render_outputs(run)
-
-
-def render_preflight(run: dict) -> None:
-    """What the run checked before its first step: data, memory, trigger word; its notes (such as a
-    memory estimate above the free memory) as warnings."""
-    preflight = run.get("preflight") or {}
-    if not preflight:
-        return
-    for note in preflight.get("notes") or []:
-        st.warning(f"Pre-flight: {note}")
-    estimate, free = preflight.get("memory_estimate_mb"), preflight.get("free_memory_mb")
-    memory = f"memory about {estimate:.0f} MB" + (f" of {free:.0f} MB free" if free else "") if estimate else ""
-    parts = [f"{preflight.get('train_samples')} samples" + (f" + {preflight['validation_samples']} held out"
-                                                             if preflight.get("validation_samples") else ""),
-             f"{preflight.get('steps_per_epoch')} steps/epoch, {preflight.get('total_steps')} in all",
-             f"{preflight.get('adapter')} with {preflight.get('trainable_parameters', 0):,} trainable parameters",
-             f"{preflight.get('device')} · {preflight.get('precision')}", memory,
-             f"trigger word {preflight['trigger_word']!r}" if preflight.get("trigger_word") else ""]
-    st.caption(" · ".join(p for p in parts if p))
 
 
 def render_outputs(run: dict) -> None:

@@ -94,3 +94,24 @@ def test_long_runs_are_thinned_for_drawing():
     xs = list(range(12_001))
     tx, ty = thin(xs, xs)
     assert len(tx) <= MAX_DRAWN + 1 and tx[0] == 0 and tx[-1] == 12_000 and tx == ty
+
+
+def test_preflight_warns_only_about_what_needs_a_look():
+    """A run's notes (its optimizer replaced, memory short) are warnings; how it runs (compile off on
+    the CPU, bf16) is plain text beside the figures, not a yellow box on every run."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        from dashboard.components.preflight import render_preflight
+
+        render_preflight({"preflight": {
+            "train_samples": 8, "steps_per_epoch": 4, "total_steps": 40, "adapter": "lora",
+            "trainable_parameters": 12288, "device": "cpu", "precision": "fp32",
+            "notes": ["optimizer adamw8bit cannot run here (no CUDA); training with Adafactor"],
+            "facts": ["torch.compile auto: off on cpu (a long warm-up for little gain there)"]}})
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == [
+        "Pre-flight: optimizer adamw8bit cannot run here (no CUDA); training with Adafactor"]
+    assert "torch.compile auto: off on cpu" in at.caption[0].value and "8 samples" in at.caption[0].value

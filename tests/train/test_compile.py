@@ -90,7 +90,7 @@ def test_a_failing_compile_falls_back_to_eager_with_the_same_result(fresh_model,
     assert not reporter.of("compile_ready")
     # Gradients and RNG were rolled back before the eager retry: the same training as eager.
     assert compiled["last_loss"] == pytest.approx(eager["last_loss"], rel=1e-6)
-    assert "torch.compile on (cpu)" in reporter.of("train_preflight")[0]["notes"][0]
+    assert "torch.compile on (cpu)" in reporter.of("train_preflight")[0]["facts"][0]
 
 
 def test_dynamic_shapes_failing_compiles_static_shapes(fresh_model, samples, tmp_path, forced_backend):
@@ -105,7 +105,7 @@ def test_auto_leaves_a_cpu_run_eager(fresh_model, samples, tmp_path, forced_back
     forced_backend(_always_fails)  # would be reported if auto compiled anything
     _, reporter = _run(fresh_model(), samples[:4], tmp_path)
     assert not reporter.of("compile_fallback") and not reporter.of("compile_ready")
-    assert "auto: off on cpu" in " ".join(reporter.of("train_preflight")[0]["notes"])
+    assert "auto: off on cpu" in " ".join(reporter.of("train_preflight")[0]["facts"])
 
 
 @pytest.mark.slow

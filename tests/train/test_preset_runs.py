@@ -72,5 +72,5 @@ def test_gradient_checkpointing_ratio_recomputes_only_that_share_of_layers(fresh
         hook.remove()
     share = round(ratio * len(layers))
     assert calls == [2] * share + [1] * (len(layers) - share)  # a recomputed layer runs forward twice
-    notes = reporter.of("train_preflight")[0]["notes"]
-    assert (f"gradient checkpointing on {share} of {len(layers)} decoder layers" in notes) == (ratio < 1.0)
+    facts = reporter.of("train_preflight")[0]["facts"]
+    assert (f"gradient checkpointing on {share} of {len(layers)} decoder layers" in facts) == (ratio < 1.0)
