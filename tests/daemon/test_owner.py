@@ -14,6 +14,12 @@ import pytest
 from tests.conftest import ROOT, DaemonProcess, open_page
 from tests.daemon.test_jobs import wait_state
 
+
+def ctrl_c_works() -> None:
+    """In the child: SIGINT as a terminal gives it, even where the tests run with it ignored (a shell's
+    background job, nohup), which Python would otherwise keep and Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 STARTS_THE_DAEMON_AS_THE_BUTTON_DOES = """
 import sys, time
 from dashboard.connection import start_daemon
@@ -57,7 +63,7 @@ def test_a_daemon_stops_gracefully_when_the_process_that_owns_it_exits(tmp_path)
 def test_the_start_button_gives_the_daemon_to_the_dashboard_process(tmp_path):
     env = {**os.environ, "ACESTEP_STUDIO_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     dashboard = subprocess.Popen([sys.executable, "-c", STARTS_THE_DAEMON_AS_THE_BUTTON_DOES], env=env, cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=ctrl_c_works)
     try:
         assert dashboard.stdout.readline().strip() == "started"
         from shared.client import StudioClient
@@ -107,7 +113,8 @@ def test_run_dashboard_prints_one_address_and_ctrl_c_stops_its_daemon_after_a_sa
     port = free_port()
     run = subprocess.Popen([sys.executable, str(ROOT / "run_dashboard.py"), "--home", str(tmp_path),
                             "--port", str(port), "--start-daemon"],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           preexec_fn=ctrl_c_works)
     try:
         lines = []
         while not any("ACE-Step LoRA Studio:" in line for line in lines):
