@@ -200,6 +200,8 @@ class JobQueue:
         """A job with checked settings and its run folder (not queued yet)."""
         spec = lookup_job_kind(kind)
         parsed = spec.settings.from_dict(settings or {})
+        if spec.check is not None:
+            spec.check(parsed)
         with self._cond:
             self._refuse_a_busy_output(kind, parsed)
         job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"

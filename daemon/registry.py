@@ -38,6 +38,7 @@ class JobKind:
     description: str
     actions: tuple[str, ...] = ()
     resume_point: Callable[[Path], Path | None] | None = None  # where an interrupted run resumes from
+    check: Callable[[Any], None] | None = None  # at submission, on the daemon's machine: raises a StudioError
 
 
 COMMANDS: dict[str, CommandSpec] = {}
@@ -58,14 +59,17 @@ def command(name: str, *, state_changing: bool = False) -> Callable[[CommandHand
 
 def job_kind(name: str, settings: type[SettingsGroup], description: str = "",
              actions: tuple[str, ...] = (),
-             resume_point: Callable[[Path], Path | None] | None = None) -> Callable[[JobRunner], JobRunner]:
+             resume_point: Callable[[Path], Path | None] | None = None,
+             check: Callable[[Any], None] | None = None) -> Callable[[JobRunner], JobRunner]:
     """Register a job runner, the settings class its submissions are validated against, the
-    actions (`save_now`...) it acts on while running, and `resume_point(run_dir)`: the folder a run
-    of this kind that a dead daemon interrupted resumes from."""
+    actions (`save_now`...) it acts on while running, `resume_point(run_dir)`: the folder a run
+    of this kind that a dead daemon interrupted resumes from, and `check(settings)`: what must hold
+    on the daemon's machine for a submission to be taken (a file it reads exists...), so that a
+    client on another machine hears it at once instead of from a failed job."""
 
     def register(fn: JobRunner) -> JobRunner:
         JOB_KINDS[name] = JobKind(name, fn, settings, description or (fn.__doc__ or "").strip(), actions,
-                                  resume_point)
+                                  resume_point, check)
         return fn
 
     return register

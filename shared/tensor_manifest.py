@@ -100,6 +100,13 @@ def is_acestep_manifest(data: Any) -> bool:
     return isinstance(data, dict) and "format" not in data and isinstance(data.get("samples"), list)
 
 
+def holds_tensors(folder: str | os.PathLike) -> bool:
+    """A folder with a manifest or tensor files in it (what describe_folder describes)."""
+    root = Path(folder).expanduser()
+    return root.is_dir() and (manifest_path(root).is_file() or any(
+        p.suffix in TENSOR_SUFFIXES and not p.name.startswith(".") for p in root.iterdir() if p.is_file()))
+
+
 def describe_folder(folder: str | os.PathLike) -> dict:
     """What a tensor folder of any origin holds, without loading a tensor: its kind ("studio",
     "acestep", "legacy"), model, trigger word, one row per sample and warnings.

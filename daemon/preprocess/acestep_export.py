@@ -17,7 +17,7 @@ from daemon.registry import command, job_kind
 from shared.atomic import write_json_atomic
 from shared.errors import ProtocolError, TensorFolderError
 from shared.tensor_export import TensorExportSettings, acestep_manifest, acestep_sample_metadata
-from shared.tensor_manifest import MANIFEST_NAME, describe_folder
+from shared.tensor_manifest import MANIFEST_NAME, describe_folder, holds_tensors
 
 
 @job_kind("export_tensors", TensorExportSettings, "A tensor folder in ACE-Step's own layout (.pt dicts + manifest).")
@@ -73,8 +73,11 @@ def _save(path: Path, data: dict) -> None:
 def describe_tensors(_ctx: Any, content: dict) -> dict:
     """What a tensor folder on the daemon's machine holds (shared.tensor_manifest.describe_folder):
     pages ask this, so they work against a daemon on another machine. TensorFolderError says why a
-    folder cannot be read."""
+    folder cannot be read; with `missing_ok`, a folder not written yet (none, or nothing in it) is
+    {"kind": None} instead."""
     folder = content.get("folder")
     if not isinstance(folder, str) or not folder.strip():
         raise ProtocolError(f"content.folder: expected a folder of training tensors, got {folder!r}")
+    if content.get("missing_ok") and not holds_tensors(folder.strip()):
+        return {"kind": None, "folder": folder.strip()}
     return describe_folder(folder.strip())

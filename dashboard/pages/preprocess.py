@@ -1,8 +1,9 @@
 """Preprocess: choose a dataset and an output folder, set the options, start, follow it, see the files.
 
 The options form comes from `PreprocessSettings` (the settings registry); the job runs in the
-daemon; the produced files and the skipped ones are read from the folder's manifest.json (plain
-JSON through `shared.tensor_manifest`, no torch here).
+daemon, which also checks the dataset file and reads the produced and skipped files from the
+folder's manifest.json (the `tensors` command): the paths are the daemon machine's, and the page
+works against a daemon on another machine.
 """
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ from dashboard.forms import settings_form
 from dashboard.workflow import mark_done
 from shared.cli.util import format_seconds
 from shared.client import FINISHED
-from shared.errors import SettingsError, StudioError, TensorFolderError
+from shared.errors import StudioError
 from shared.preprocess_settings import PreprocessSettings
-from shared.tensor_manifest import manifest_errors, manifest_rows, read_manifest
 
 JOB_KEY = "preprocess.job_id"
 DATASET_KEY, OUTPUT_KEY = "preprocess.dataset", "preprocess.output_dir"
@@ -62,8 +62,6 @@ def start(values: dict) -> None:
     try:
         settings = PreprocessSettings.from_dict(values)
         settings.require_paths()
-        if not Path(settings.dataset).is_file():
-            raise SettingsError(f"{settings.dataset}: no such dataset file")
         st.session_state[JOB_KEY] = client.submit("preprocess", settings.to_dict())
     except StudioError as err:
         st.error(str(err))
@@ -100,28 +98,34 @@ def render_job(job: dict) -> None:
 
 
 def render_folder(folder: str) -> None:
-    """The produced files (duration, frames, tokens) and the skipped ones, from the manifest."""
+    """The produced files (duration, frames, tokens) and the skipped ones, from the manifest, as the
+    daemon reads them on its machine; nothing for a folder not written yet."""
     if not folder:
         return
     try:
-        manifest = read_manifest(folder)
-    except TensorFolderError as err:
+        found = client.request("tensors", {"folder": folder, "missing_ok": True})
+    except StudioError as err:
         st.error(str(err))
         return
-    if manifest is None:
+    if found["kind"] is None:
         return
-    model = manifest.get("model") or {}
+    for warning in found.get("warnings") or []:
+        st.warning(warning)
+    fingerprint = f" ({str(found['fingerprint'])[:12]})" if found.get("fingerprint") else ""
     st.subheader("Tensors")
-    st.caption(f"{folder} · model {model.get('name')} ({str(model.get('fingerprint'))[:12]}) · "
-               f"{len(manifest.get('files', []))} file(s)" + (" · complete" if manifest.get("complete") else ""))
-    rows = manifest_rows(manifest)
+    st.caption(f"{folder} · model {found.get('model') or 'unknown'}{fingerprint} · "
+               f"{len(found['samples'])} file(s)" + (" · complete" if found.get("complete") else ""))
+    if found["kind"] != "studio":  # a folder another tool wrote: its files, without our columns
+        st.dataframe(pd.DataFrame(found["samples"]), hide_index=True, width="stretch", placeholder="")
+        return
+    rows = found["samples"]
     for row in rows:
         loudness = row.pop("loudness") or {}
         row["loudness"] = f"{loudness.get('mode', '')} {loudness.get('gain_db', 0):+.1f} dB" if loudness else ""
     files = pd.DataFrame(rows, columns=list(FILE_COLUMNS)).rename(columns=FILE_COLUMNS)
     st.dataframe(files.astype({"Seconds": "Float64"}), hide_index=True, width="stretch", placeholder="",
                  column_config={"Seconds": st.column_config.NumberColumn(format="%.1f")})
-    errors = manifest_errors(manifest)
+    errors = found["errors"]
     if errors:
         st.markdown(f"**Skipped ({len(errors)})**")
         skipped = pd.DataFrame(errors, columns=list(ERROR_COLUMNS)).rename(columns=ERROR_COLUMNS)

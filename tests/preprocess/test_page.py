@@ -72,3 +72,19 @@ def test_a_fresh_session_is_prefilled_and_errors_name_labels(daemon, monkeypatch
     at = open_page(monkeypatch, daemon.home, "pages/preprocess.py")
     assert at.text_input(key="preprocess.dataset").value == str(dataset)
     assert at.text_input(key="preprocess.output_dir").value == str(tmp_path / "songs" / "tensors")
+
+    # a file that is not on the daemon's machine: refused at once, in the daemon's words, no job
+    jobs_before = len(daemon.jobs())
+    missing = tmp_path / "elsewhere" / "dataset.json"
+    at.text_input(key="preprocess.dataset").set_value(str(missing))
+    at.button(key="preprocess.start").click().run()
+    assert [e.value for e in at.error] == [f"Dataset file: {missing} is not a file on the daemon's machine"]
+    assert len(daemon.jobs()) == jobs_before
+    # an output folder not written yet shows nothing; one with files another tool wrote lists them
+    assert not at.dataframe
+    other = tmp_path / "other-tensors"
+    other.mkdir()
+    (other / "x.pt").write_bytes(b"not read")
+    at.text_input(key="preprocess.output_dir").set_value(str(other)).run()
+    assert list(at.dataframe[0].value["file"]) == ["x.pt"]
+    assert any("no model fingerprint" in w.value for w in at.warning)
