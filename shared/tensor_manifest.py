@@ -100,11 +100,15 @@ def is_acestep_manifest(data: Any) -> bool:
     return isinstance(data, dict) and "format" not in data and isinstance(data.get("samples"), list)
 
 
+def _tensor_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix in TENSOR_SUFFIXES
+                  and not p.name.startswith("."))
+
+
 def holds_tensors(folder: str | os.PathLike) -> bool:
     """A folder with a manifest or tensor files in it (what describe_folder describes)."""
     root = Path(folder).expanduser()
-    return root.is_dir() and (manifest_path(root).is_file() or any(
-        p.suffix in TENSOR_SUFFIXES and not p.name.startswith(".") for p in root.iterdir() if p.is_file()))
+    return root.is_dir() and (manifest_path(root).is_file() or bool(_tensor_files(root)))
 
 
 def describe_folder(folder: str | os.PathLike) -> dict:
@@ -137,8 +141,7 @@ def describe_folder(folder: str | os.PathLike) -> dict:
                 "trigger_word": str(meta.get("custom_tag") or "") or None,
                 "tag_position": meta.get("tag_position"), "dataset": meta.get("name"),
                 "samples": rows, "errors": [], "warnings": warnings}
-    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix in TENSOR_SUFFIXES
-                   and not p.name.startswith("."))
+    files = _tensor_files(root)
     if not files:
         raise TensorFolderError(f"{root}: no manifest.json and no tensor files (.safetensors or .pt)")
     return {"kind": "legacy", "folder": str(root), "model": None, "fingerprint": None, "trigger_word": None,
