@@ -47,8 +47,7 @@ def choose_preset(gpu: dict, presets: list[PresetInfo]) -> PresetChoice:
     if not gpu.get("available") or not gpu.get("devices"):
         if CPU_PRESET not in names:
             raise SettingsError(f"no GPU found and no {CPU_PRESET!r} preset to fall back to")
-        reason = gpu.get("reason") or "none found"  # the daemon's reason says "no GPU (...)" itself
-        return PresetChoice(CPU_PRESET, reason if reason.startswith("no GPU") else f"no GPU: {reason}")
+        return PresetChoice(CPU_PRESET, gpu.get("reason") or "no GPU found")  # the daemon's: "no GPU (...)"
     device = gpu["devices"][0]
     total_gb = float(device.get("memory_total") or 0) / 2**30
     sized = sorted((p for p in presets if p.name.startswith(VRAM_PREFIX) and p.min_vram_gb is not None),

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -245,6 +247,7 @@ def thread_slices(pid: int) -> dict[int, tuple[int, int]]:
 
     from daemon.sched import SCHED_ATTR, SCHED_SETATTR
 
+    # sched_getattr's number follows sched_setattr's on every architecture daemon.sched knows
     libc, number = ctypes.CDLL(None, use_errno=True), SCHED_SETATTR[platform.machine().lower()] + 1
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -256,13 +259,22 @@ def thread_slices(pid: int) -> dict[int, tuple[int, int]]:
 
 
 def kernel_takes_slices() -> bool:
-    """Linux 6.12 and newer keep a thread's requested slice (older ones report none)."""
-    if not sys.platform.startswith("linux") or platform.machine().lower() not in ("x86_64", "aarch64"):
+    """Linux 6.12 and newer keep a thread's requested slice (older ones report none): asked on a
+    thread of this process that ends at once."""
+    from daemon.sched import SCHED_SETATTR, ask_for_quick_turns
+
+    if not sys.platform.startswith("linux") or platform.machine().lower() not in SCHED_SETATTR:
         return False
-    code = ("import sys; from daemon.sched import ask_for_quick_turns; ask_for_quick_turns(300); "
-            "from tests.daemon.test_jobs import thread_slices; import os; "
-            "sys.exit(0 if thread_slices(os.getpid())[os.getpid()][1] == 300_000 else 1)")
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+    kept = []
+
+    def probe() -> None:
+        ask_for_quick_turns(300)
+        kept.append(thread_slices(os.getpid()).get(threading.get_native_id(), (0, 0))[1] == 300_000)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return kept == [True]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own priority is Linux's")
