@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Start the dashboard (Streamlit) on 127.0.0.1, and with --start-daemon the daemon too.
 
-Ctrl-C stops what this command started, the daemon gracefully (a running job saves first). The
-daemon is also told this process is its owner (`--owner-pid`), so it stops even when this process
-is killed outright; a daemon that was already running is left alone.
+Ctrl-C stops what this command started, the daemon gracefully (a running job saves first); so do
+SIGTERM and SIGHUP (`kill`, a closed terminal). The daemon is also told this process is its owner
+(`--owner-pid`), so it stops even when this process is killed outright; a daemon that was already
+running is left alone. A port another program holds is refused before anything starts.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -49,6 +51,21 @@ def start_daemon(home: Path, demo_root: str | None, extra: list[str]) -> subproc
     raise SystemExit("the daemon did not answer within 60 s")
 
 
+def port_taken(host: str, port: int) -> bool:
+    """True when something already listens on host:port (the server would fail to bind it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def stop_like_ctrl_c(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     """Wait for Streamlit's health endpoint, so the address is printed once the page opens."""
     deadline = time.monotonic() + timeout
@@ -68,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-daemon", action="store_true", help="start a daemon unless one answers")
     parser.add_argument("--demo-root", help="demo assets for the daemon (default ./demo_assets)")
     args, daemon_args = parser.parse_known_args(argv)
+    if port_taken(args.host, args.port):
+        print(f"error: port {args.port} on {args.host} is in use (another dashboard still running?); stop "
+              f"it, or pick another with --port", file=sys.stderr)
+        return 1
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop what this started, as Ctrl-C does
+        signal.signal(signum, stop_like_ctrl_c)
     home = homes.studio_home(args.home)
     os.environ[homes.ENV_HOME] = str(home)
     if args.demo_root:

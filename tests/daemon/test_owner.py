@@ -134,3 +134,28 @@ def test_run_dashboard_prints_one_address_and_ctrl_c_stops_its_daemon_after_a_sa
         assert_saved_and_stopped(tmp_path, job_id)
     finally:
         run.kill()
+
+
+@pytest.mark.slow
+def test_run_dashboard_refuses_a_taken_port_and_sigterm_stops_all_it_started(tmp_path):
+    port = free_port()
+    command = [sys.executable, str(ROOT / "run_dashboard.py"), "--home", str(tmp_path), "--port", str(port),
+               "--start-daemon"]
+    with socket.socket() as other:  # a dashboard left running, or any other program
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        refused = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in refused.stderr
+    assert "ACE-Step LoRA Studio:" not in refused.stdout and not (tmp_path / "daemon.json").exists()
+
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        while "ACE-Step LoRA Studio:" not in (line := run.stdout.readline()):
+            assert line, "run_dashboard.py ended before its banner"
+        run.send_signal(signal.SIGTERM)  # `kill`: the dashboard server and the daemon go too
+        run.communicate(timeout=120)
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens there any more
+        assert not (tmp_path / "daemon.json").exists()
+    finally:
+        run.kill()
