@@ -21,8 +21,9 @@ TRAINING_SAMPLE_STRENGTHS = [1.0]  # one clip per prompt and round: the final sa
 
 
 def no_gpu(reason: str) -> dict:
-    """A `gpu` reply that says there is none to train on (the daemon computes elsewhere)."""
-    return {"available": False, "reason": reason}
+    """A `gpu` reply that says there is none to train on (the daemon computes elsewhere), its reason
+    worded as daemon.models.gpu words it: "no GPU (...)"."""
+    return {"available": False, "reason": f"no GPU ({reason})"}
 
 
 def training_settings(settings: PipelineSettings, gpu: dict, samples: int,
